@@ -1,0 +1,43 @@
+# The README's two commands are `make run` and `make test`; both set up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: setup run smoke test lint report dag bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first: a looser range would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+smoke: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+
+dag: $(STAMP)
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > results/rulegraph.svg
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake

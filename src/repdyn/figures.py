@@ -1,0 +1,164 @@
+"""The study's figures (seaborn), drawn from the tidy tables in results/metrics/.
+
+Each function returns a matplotlib Figure; :func:`save` writes it as PNG and SVG.
+The report notebooks call these, so the figures in the HTML reports and in
+results/figures/ are the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def save(fig: plt.Figure, figures_dir: str | Path, name: str) -> Path:
+    """Save ``fig`` as ``name.png`` and ``name.svg``; return the PNG path."""
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    png = figures_dir / f"{name}.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    fig.savefig(figures_dir / f"{name}.svg", bbox_inches="tight")
+    return png
+
+
+def accuracy_bars(networks: pd.DataFrame, surrogates: pd.DataFrame) -> plt.Figure:
+    """Held-out balanced accuracy of networks, KAE surrogates and linear baselines."""
+    rows = [
+        networks.assign(model=networks.model.replace({"resmlp": "network"}))[
+            ["dataset", "model", "test_balanced_accuracy"]
+        ],
+        surrogates.rename(columns={"method": "model"})[
+            ["dataset", "model", "test_balanced_accuracy"]
+        ],
+    ]
+    table = pd.concat(rows, ignore_index=True)
+    table["balanced accuracy (%)"] = 100 * table.test_balanced_accuracy
+    grid = sns.catplot(
+        data=table, x="model", y="balanced accuracy (%)", col="dataset", kind="bar",
+        errorbar="sd", sharey=False, height=3.5, aspect=1.2,
+    )
+    grid.set_titles("{col_name} (held-out test split, mean +- sd over seeds)")
+    grid.set_xticklabels(rotation=20)
+    return grid.figure
+
+
+def loss_curves(histories: pd.DataFrame) -> plt.Figure:
+    """Per-epoch fraction of variance unexplained of each KAE loss term."""
+    fvu = [c for c in histories.columns if c.endswith("_fvu")]
+    long = histories.melt(
+        id_vars=["dataset", "kae_seed", "epoch"], value_vars=fvu, var_name="loss",
+        value_name="FVU",
+    )
+    grid = sns.relplot(
+        data=long, x="epoch", y="FVU", hue="loss", col="dataset", kind="line",
+        units="kae_seed", estimator=None, height=3.5, aspect=1.3,
+        facet_kws={"sharex": False},
+    )
+    grid.set(yscale="log")
+    return grid.figure
+
+
+def topology_trend(topology: pd.DataFrame) -> plt.Figure:
+    """beta0 at the summary scale: network per layer, surrogate per iterate."""
+    datasets = sorted(topology.dataset.unique())
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 6.5),
+                             squeeze=False)
+    for column, dataset in enumerate(datasets):
+        part = topology[topology.dataset == dataset]
+        eps, classes = part.eps.iloc[0], part.n_classes.iloc[0]
+        network, surrogate = part[part.source == "network"], part[part.source == "surrogate"]
+        sns.lineplot(data=network, x="position", y="betti0", marker="o",
+                     ax=axes[0, column])
+        axes[0, column].set(title=f"{dataset}: network, eps = {eps:.3g}",
+                            xlabel="layer", yscale="log", ylabel="beta0")
+        axes[0, column].set_xticks(network.position, network.stage)
+        sns.lineplot(data=surrogate, x="position", y="betti0", marker="o",
+                     errorbar="sd", ax=axes[1, column])
+        axes[1, column].set(title=f"{dataset}: surrogate iterates (sd over KAE seeds)",
+                            xlabel="iterate t", yscale="log", ylabel="beta0")
+        for ax in axes[:, column]:
+            ax.axhline(classes, color="grey", linestyle="--", label="classes")
+    fig.tight_layout()
+    return fig
+
+
+def betti_curves(curves: pd.DataFrame, dataset: str, betti: str) -> plt.Figure:
+    """beta_i(eps) for every network layer and every surrogate iterate of a dataset."""
+    part = curves[curves.dataset == dataset]
+    grid = sns.relplot(
+        data=part, x="eps", y=betti, hue="position", col="source", kind="line",
+        errorbar="sd", palette="viridis", height=3.5, aspect=1.3,
+    )
+    grid.set(xscale="log")
+    grid.figure.suptitle(f"{dataset}: {betti} curves (held-out test states)", y=1.03)
+    return grid.figure
+
+
+def ablation_curves(curves: pd.DataFrame) -> plt.Figure:
+    """Betti curves of the encodings for each distance-loss weight, beside the states."""
+    long = curves.melt(id_vars=["weight", "kae_seed", "cloud", "eps"],
+                       value_vars=["betti0", "betti1"], var_name="betti", value_name="count")
+    long["cloud"] = np.where(long.cloud == "states", "states",
+                             "encoded, weight " + long.weight.astype(str))
+    grid = sns.relplot(data=long, x="eps", y="count", hue="cloud", col="betti",
+                       kind="line", errorbar="sd", height=3.5, aspect=1.3,
+                       facet_kws={"sharey": False})
+    grid.set(xscale="log")
+    return grid.figure
+
+
+def spectrum(eigenvalues: pd.DataFrame) -> plt.Figure:
+    """Eigenvalues of K^k in the complex plane with the unit circle, per dataset."""
+    part = eigenvalues[eigenvalues.operator == "Kk"]
+    grid = sns.relplot(data=part, x="real", y="imag", hue="kae_seed", col="dataset",
+                       palette="deep", height=3.8, facet_kws={"sharex": False,
+                                                             "sharey": False})
+    angle = np.linspace(0, 2 * np.pi, 200)
+    for ax in grid.axes.flat:
+        ax.plot(np.cos(angle), np.sin(angle), color="grey", linewidth=0.8)
+        ax.set_aspect("equal", adjustable="datalim")
+    grid.figure.suptitle("eigenvalues of the k-step operator K^k", y=1.03)
+    return grid.figure
+
+
+def moduli(eigenvalues: pd.DataFrame) -> plt.Figure:
+    """Sorted eigenvalue moduli of K (one step) and K^k, per dataset and KAE seed."""
+    part = eigenvalues.copy()
+    part["rank"] = part.groupby(["dataset", "kae_seed", "operator"]).modulus.rank(
+        ascending=False, method="first")
+    grid = sns.relplot(data=part, x="rank", y="modulus", hue="kae_seed", col="dataset",
+                       row="operator", kind="line", marker="o", height=3, aspect=1.4,
+                       facet_kws={"sharex": False, "sharey": False})
+    return grid.figure
+
+
+def pca_views(clouds: dict[str, np.ndarray], labels: np.ndarray, dims: int = 2,
+              ncols: int = 4) -> plt.Figure:
+    """PCA projection of each cloud (layer or iterate), coloured by class."""
+    from sklearn.decomposition import PCA
+
+    names = list(clouds)
+    nrows = int(np.ceil(len(names) / ncols))
+    projection = "3d" if dims == 3 else None
+    fig = plt.figure(figsize=(3.2 * ncols, 3.0 * nrows))
+    for index, name in enumerate(names):
+        ax = fig.add_subplot(nrows, ncols, index + 1, projection=projection)
+        points = PCA(n_components=dims).fit_transform(clouds[name])
+        ax.scatter(*points.T, c=labels, cmap="tab10", s=3, vmin=0, vmax=9)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if dims == 3:
+            ax.set_zticks([])
+    fig.tight_layout()
+    return fig

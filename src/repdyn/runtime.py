@@ -1,0 +1,57 @@
+"""Seeding, device choice and thread control shared by every stage."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map the config's ``device`` key (auto, cpu, cuda, cuda:N) to a torch device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {name!r} requested but CUDA is not available; set device: auto or cpu"
+        )
+    return device
+
+
+def set_threads(threads: int) -> None:
+    """Make torch use exactly the threads Snakemake gave the rule."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def triangular_schedule(
+    optimizer: torch.optim.Optimizer, epochs: int, rise_fraction: float = 0.2
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """One triangular cycle over training, stepped once per epoch.
+
+    The learning rate rises linearly from 0 to the optimizer's lr over the first
+    ``rise_fraction`` of the epochs, then falls linearly back to 0 at the last epoch.
+    Epoch e (0-based) trains at the factor for the middle of the epoch,
+    (e + 0.5) / epochs, so neither the first nor the last epoch trains at exactly 0.
+    """
+    peak = max(rise_fraction, 1e-12)
+
+    def factor(epoch: int) -> float:
+        position = min((epoch + 0.5) / epochs, 1.0)
+        if position <= peak:
+            return position / peak
+        return max(0.0, (1.0 - position) / (1.0 - peak)) if peak < 1 else 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,125 @@
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+DATASETS = list(config["datasets"])
+KNOWN_CLASS_COUNTS = {"yinyang": 3, "mnist": 10}
+NOTEBOOKS = ["fidelity", "topology", "unlearning", "spectrum", "layers"]
+
+
+def check_config_consistency():
+    """Checks the schema cannot express; each names the key, the value and the fix."""
+    unknown = set(config["surrogate_network_seeds"]) - set(config["network_seeds"])
+    if unknown:
+        raise ValueError(
+            f"surrogate_network_seeds {sorted(unknown)} are not in network_seeds "
+            f"{config['network_seeds']}: list only trained network seeds"
+        )
+    for name, dataset in config["datasets"].items():
+        n_classes = known_class_count(dataset)
+        for forget in dataset["unlearning"]["forget_classes"]:
+            if n_classes is not None and forget >= n_classes:
+                raise ValueError(
+                    f"datasets.{name}.unlearning.forget_classes: class {forget} is "
+                    f"outside the dataset's classes 0..{n_classes - 1}"
+                )
+        if dataset["kind"] == "mnist" and dataset["source"] == "idx":
+            if not Path(dataset["idx_dir"]).is_dir():
+                raise ValueError(
+                    f"datasets.{name}.idx_dir: folder {dataset['idx_dir']!r} does not "
+                    "exist; put the MNIST IDX files there or use source: embedded"
+                )
+
+
+def known_class_count(dataset):
+    """Number of classes known before reading data, or None (IDX files decide)."""
+    if dataset["kind"] == "mnist" and dataset["source"] != "embedded":
+        return None
+    return KNOWN_CLASS_COUNTS[dataset["kind"]]
+
+
+check_config_consistency()
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    net_seed=r"\d+",
+    kae_seed=r"\d+",
+    forget_class=r"\d+",
+    weight=r"[0-9.e-]+",
+    baseline="retrain|finetune|gradient_ascent",
+    notebook="|".join(NOTEBOOKS),
+
+
+def dataset_config(wildcards):
+    """The validated config section of the wildcard's dataset."""
+    return config["datasets"][wildcards.dataset]
+
+
+def kae_paths(dataset, net_seed, filename):
+    """One file of every KAE fitted to a network."""
+    return expand(
+        "results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/{filename}",
+        dataset=dataset,
+        net_seed=net_seed,
+        kae_seed=config["kae_seeds"],
+        filename=filename,
+    )
+
+
+def unlearning_paths(dataset, net_seed):
+    """Every unlearning result of one surrogate network: edits and baselines."""
+    section = config["datasets"][dataset]["unlearning"]
+    edits = expand(
+        "results/unlearning/{dataset}/net{net_seed}/class{forget_class}/"
+        "edit_kae{kae_seed}.json",
+        dataset=dataset,
+        net_seed=net_seed,
+        forget_class=section["forget_classes"],
+        kae_seed=config["kae_seeds"],
+    )
+    baselines = expand(
+        "results/unlearning/{dataset}/net{net_seed}/class{forget_class}/"
+        "{baseline}.json",
+        dataset=dataset,
+        net_seed=net_seed,
+        forget_class=section["forget_classes"],
+        baseline=section["baselines"],
+    )
+    return edits + baselines
+
+
+def ablation_paths(dataset, net_seed):
+    """Isometry-ablation fits of one network (empty when no weights are set)."""
+    return expand(
+        "results/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.json",
+        dataset=dataset,
+        net_seed=net_seed,
+        weight=config["datasets"][dataset]["topology"]["ablation_weights"],
+        kae_seed=config["kae_seeds"],
+    )
+
+
+def surrogate_outputs():
+    """Per (dataset, surrogate network) results: fits, topology, unlearning."""
+    outputs = []
+    for dataset in DATASETS:
+        for net_seed in config["surrogate_network_seeds"]:
+            outputs += kae_paths(dataset, net_seed, "metrics.json")
+            outputs.append(f"results/koopman/{dataset}/net{net_seed}/linear.json")
+            outputs.append(f"results/topology/{dataset}/net{net_seed}/summary.json")
+            outputs += unlearning_paths(dataset, net_seed)
+            outputs += ablation_paths(dataset, net_seed)
+    return outputs
+
+
+def study_outputs():
+    """Everything `snakemake` builds by default: the collected metrics and reports."""
+    return [
+        "results/metrics/summary.json",
+        *expand("results/reports/{notebook}.html", notebook=NOTEBOOKS),
+    ]

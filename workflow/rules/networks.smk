@@ -1,0 +1,33 @@
+rule train_network:
+    input:
+        data="results/data/{dataset}.npz",
+    output:
+        weights="results/networks/{dataset}/net{net_seed}/network.safetensors",
+        history="results/networks/{dataset}/net{net_seed}/history.csv",
+        metrics="results/networks/{dataset}/net{net_seed}/metrics.json",
+    params:
+        section=dataset_config,
+        device=config["device"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        "logs/networks/{dataset}/net{net_seed}.log",
+    benchmark:
+        "benchmarks/networks/{dataset}/net{net_seed}.tsv"
+    script:
+        "../scripts/train_network.py"
+
+
+rule linear_classifier:
+    input:
+        data="results/data/{dataset}.npz",
+    output:
+        metrics="results/networks/{dataset}/linear_classifier.json",
+    log:
+        "logs/networks/{dataset}/linear_classifier.log",
+    benchmark:
+        "benchmarks/networks/{dataset}/linear_classifier.tsv"
+    script:
+        "../scripts/linear_classifier.py"

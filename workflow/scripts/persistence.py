@@ -1,0 +1,49 @@
+"""Rules network_topology and surrogate_topology: persistence of every test cloud.
+
+A cloud is the held-out test states of one network layer (preprocessed with the
+training statistics) or one decoded surrogate iterate. Each cloud is normalised to
+root-mean-square point norm 1 before counting, so layers and iterates, whose overall
+scale differs, are compared at one common scale.
+"""
+
+import numpy as np
+from tqdm import tqdm
+
+from repdyn import activations, topology
+from repdyn.io import read_npz, write_npz
+from repdyn.logs import run_script
+from repdyn.preprocessing import StatePreprocessor
+
+
+def network_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
+    _, test, _, _ = activations.load_states(smk.input.states)
+    preprocessor = StatePreprocessor.from_arrays(read_npz(smk.input.preprocessing))
+    names = list(test)
+    clouds = [preprocessor.transform_layer(name, test[name]) for name in names]
+    return names, list(range(len(names))), clouds
+
+
+def surrogate_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
+    archive = read_npz(smk.input.iterates)
+    steps = [int(step) for step in archive["steps"]]
+    return [f"t{step}" for step in steps], steps, list(archive["iterates"])
+
+
+def main(smk, log):
+    is_network = hasattr(smk.input, "states")
+    names, positions, clouds = (network_clouds if is_network else surrogate_clouds)(smk)
+    max_points = smk.params.section["topology"]["max_points_beta1"]
+
+    arrays = {"names": np.asarray(names), "positions": np.asarray(positions)}
+    for name, cloud in tqdm(list(zip(names, clouds)), desc="persistence", unit="cloud"):
+        cloud = topology.normalise_cloud(cloud)
+        diagrams = topology.persistence_diagrams(cloud, max_points=max_points, seed=0)
+        arrays[f"deaths/{name}"] = topology.h0_death_times(cloud)
+        arrays[f"h0/{name}"] = diagrams[0]
+        arrays[f"h1/{name}"] = diagrams[1]
+        log.info("%s: %d points, %d H1 bars on the subsample", name, len(cloud),
+                 len(diagrams[1]))
+    write_npz(smk.output.persistence, **arrays)
+
+
+run_script(snakemake, main)  # noqa: F821
