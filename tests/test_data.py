@@ -25,7 +25,11 @@ from repdyn.io import ArtifactError
 
 @pytest.mark.parametrize(
     "n, seed, counts",
-    [(5000, 42, [1681, 1702, 1617]), (1000, 41, [316, 336, 348]), (1000, 40, [350, 316, 334])],
+    [
+        (5000, 42, [1681, 1702, 1617]),
+        (1000, 41, [316, 336, 348]),
+        (1000, 40, [350, 316, 334]),
+    ],
 )
 def test_yinyang_reproduces_official_class_counts(n, seed, counts):
     X, y = yinyang(n, seed)
@@ -63,8 +67,15 @@ def test_yinyang_points_lie_in_disc_and_obey_class_rule():
 
 @pytest.mark.parametrize(
     "point, label",
-    [((0.75, 0.5), 2), ((0.25, 0.5), 2), ((0.25, 0.62), 1), ((0.25, 0.38), 1),
-     ((0.5, 0.9), 1), ((0.5, 0.1), 0), ((0.75, 0.62), 0)],
+    [
+        ((0.75, 0.5), 2),
+        ((0.25, 0.5), 2),
+        ((0.25, 0.62), 1),
+        ((0.25, 0.38), 1),
+        ((0.5, 0.9), 1),
+        ((0.5, 0.1), 0),
+        ((0.75, 0.62), 0),
+    ],
 )
 def test_yinyang_class_rule_known_points(point, label):
     assert yinyang_class(*point) == label
@@ -75,8 +86,8 @@ def test_yinyang_dataset_official_splits():
 
     summary = ds.summary()
     assert summary["sizes"] == {"train": 5000, "val": 1000, "test": 1000}
-    assert summary["class_counts"]["val"].tolist() == [316, 336, 348]
-    assert summary["class_counts"]["test"].tolist() == [350, 316, 334]
+    assert summary["class_counts"]["val"] == [316, 336, 348]
+    assert summary["class_counts"]["test"] == [350, 316, 334]
     assert ds.feature_names == ["x", "y"] and ds.n_classes == 3
 
 
@@ -90,15 +101,15 @@ def test_yinyang_dataset_refuses_repeated_seeds():
 
 def _tiny(**changes):
     rng = np.random.default_rng(0)
-    parts = dict(
-        name="tiny",
-        n_classes=2,
-        X_train=rng.normal(size=(6, 3)),
-        y_train=np.array([0, 1, 0, 1, 0, 1]),
-        X_test=rng.normal(size=(4, 3)),
-        y_test=np.array([0, 1, 1, 0]),
-        source="tiny source",
-    )
+    parts = {
+        "name": "tiny",
+        "n_classes": 2,
+        "X_train": rng.normal(size=(6, 3)),
+        "y_train": np.array([0, 1, 0, 1, 0, 1]),
+        "X_test": rng.normal(size=(4, 3)),
+        "y_test": np.array([0, 1, 1, 0]),
+        "source": "tiny source",
+    }
     return Dataset(**{**parts, **changes})
 
 
@@ -113,22 +124,22 @@ def test_dataset_refuses_nan_naming_source():
     X = np.ones((6, 3))
     X[2, 1] = np.nan
 
-    with pytest.raises(ValueError, match="tiny source.*X_train.*NaN"):
+    with pytest.raises(ValueError, match=r"tiny source.*X_train.*NaN"):
         _tiny(X_train=X)
 
 
 def test_dataset_refuses_inf_in_test():
-    with pytest.raises(ValueError, match="tiny source.*X_test"):
+    with pytest.raises(ValueError, match=r"tiny source.*X_test"):
         _tiny(X_test=np.full((4, 3), np.inf))
 
 
 def test_dataset_refuses_mismatched_feature_sizes():
-    with pytest.raises(ValueError, match="tiny source.*different numbers of features"):
+    with pytest.raises(ValueError, match=r"tiny source.*different numbers of features"):
         _tiny(X_test=np.ones((4, 5)))
 
 
 def test_dataset_refuses_labels_out_of_range():
-    with pytest.raises(ValueError, match="outside 0..1"):
+    with pytest.raises(ValueError, match=r"outside 0..1"):
         _tiny(y_test=np.array([0, 1, 2, 0]))
 
 
@@ -140,8 +151,12 @@ def test_save_and_load_dataset_round_trip(tmp_path):
     loaded = load_dataset(npz, meta)
 
     for split in ("train", "val", "test"):
-        np.testing.assert_array_equal(getattr(loaded, f"X_{split}"), getattr(ds, f"X_{split}"))
-        np.testing.assert_array_equal(getattr(loaded, f"y_{split}"), getattr(ds, f"y_{split}"))
+        np.testing.assert_array_equal(
+            getattr(loaded, f"X_{split}"), getattr(ds, f"X_{split}")
+        )
+        np.testing.assert_array_equal(
+            getattr(loaded, f"y_{split}"), getattr(ds, f"y_{split}")
+        )
     assert loaded.feature_names == ["x", "y", "1-x", "1-y"]
     assert (loaded.name, loaded.source, loaded.n_classes) == (ds.name, ds.source, 3)
     summary = json.loads(meta.read_text())
@@ -160,8 +175,11 @@ def test_load_dataset_without_validation_split(tmp_path):
 
 def test_load_dataset_detects_changed_content(tmp_path):
     save_dataset(_tiny(), tmp_path / "t.npz", tmp_path / "t.json")
-    save_dataset(_tiny(name="other", y_test=np.array([1, 1, 1, 0])), tmp_path / "t.npz",
-                 tmp_path / "other.json")
+    save_dataset(
+        _tiny(name="other", y_test=np.array([1, 1, 1, 0])),
+        tmp_path / "t.npz",
+        tmp_path / "other.json",
+    )
 
     with pytest.raises(ArtifactError, match="content hash"):
         load_dataset(tmp_path / "t.npz", tmp_path / "t.json")
@@ -179,9 +197,13 @@ def _idx_bytes(array, magic):
 def _write_mnist(folder, n_train=12, n_test=5, gz=False, **overrides):
     rng = np.random.default_rng(1)
     contents = {
-        "train-images-idx3-ubyte": _idx_bytes(rng.integers(0, 256, (n_train, 4, 3)), 2051),
+        "train-images-idx3-ubyte": _idx_bytes(
+            rng.integers(0, 256, (n_train, 4, 3)), 2051
+        ),
         "train-labels-idx1-ubyte": _idx_bytes(np.arange(n_train) % 4, 2049),
-        "t10k-images-idx3-ubyte": _idx_bytes(rng.integers(0, 256, (n_test, 4, 3)), 2051),
+        "t10k-images-idx3-ubyte": _idx_bytes(
+            rng.integers(0, 256, (n_test, 4, 3)), 2051
+        ),
         "t10k-labels-idx1-ubyte": _idx_bytes(np.arange(n_test) % 4, 2049),
     }
     contents.update(overrides)
@@ -210,7 +232,9 @@ def test_read_idx_wrong_magic_names_file(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(_idx_bytes(np.arange(5), 2049))
 
-    with pytest.raises(ArtifactError, match="labels.*magic number 2049, expected 2051"):
+    with pytest.raises(
+        ArtifactError, match=r"labels.*magic number 2049, expected 2051"
+    ):
         read_idx(path, magic=2051)
 
 
@@ -218,7 +242,7 @@ def test_read_idx_refuses_garbage_header(tmp_path):
     path = tmp_path / "junk"
     path.write_bytes(b"\x01\x02\x03\x04" + bytes(20))
 
-    with pytest.raises(ArtifactError, match="junk.*not a valid IDX header"):
+    with pytest.raises(ArtifactError, match=r"junk.*not a valid IDX header"):
         read_idx(path)
 
 
@@ -226,7 +250,7 @@ def test_read_idx_truncated_file(tmp_path):
     path = tmp_path / "short-idx3-ubyte"
     path.write_bytes(_idx_bytes(np.zeros((3, 4, 4)), 2051)[:-5])
 
-    with pytest.raises(ArtifactError, match="short-idx3-ubyte.*truncated"):
+    with pytest.raises(ArtifactError, match=r"short-idx3-ubyte.*truncated"):
         read_idx(path)
 
 
@@ -234,7 +258,7 @@ def test_read_idx_truncated_gzip(tmp_path):
     path = tmp_path / "cut.gz"
     path.write_bytes(gzip.compress(_idx_bytes(np.zeros((30, 4, 4)), 2051))[:-12])
 
-    with pytest.raises(ArtifactError, match="cut.gz.*truncated"):
+    with pytest.raises(ArtifactError, match=r"cut.gz.*truncated"):
         read_idx(path)
 
 
@@ -251,28 +275,33 @@ def test_mnist_idx_reads_and_normalises(tmp_path, gz):
 
 def test_mnist_idx_label_count_mismatch(tmp_path):
     folder = _write_mnist(
-        tmp_path / "m", **{"train-labels-idx1-ubyte": _idx_bytes(np.arange(11) % 4, 2049)}
+        tmp_path / "m",
+        **{"train-labels-idx1-ubyte": _idx_bytes(np.arange(11) % 4, 2049)},
     )
 
-    with pytest.raises(ArtifactError, match="train-labels-idx1-ubyte.*11 labels for 12"):
+    with pytest.raises(
+        ArtifactError, match=r"train-labels-idx1-ubyte.*11 labels for 12"
+    ):
         mnist_idx(folder)
 
 
 def test_mnist_idx_test_label_out_of_range(tmp_path):
     folder = _write_mnist(
-        tmp_path / "m", **{"t10k-labels-idx1-ubyte": _idx_bytes(np.array([0, 1, 2, 3, 7]), 2049)}
+        tmp_path / "m",
+        **{"t10k-labels-idx1-ubyte": _idx_bytes(np.array([0, 1, 2, 3, 7]), 2049)},
     )
 
-    with pytest.raises(ArtifactError, match="t10k-labels-idx1-ubyte.*label 7"):
+    with pytest.raises(ArtifactError, match=r"t10k-labels-idx1-ubyte.*label 7"):
         mnist_idx(folder)
 
 
 def test_mnist_idx_images_and_labels_swapped(tmp_path):
     folder = _write_mnist(
-        tmp_path / "m", **{"train-images-idx3-ubyte": _idx_bytes(np.arange(12) % 4, 2049)}
+        tmp_path / "m",
+        **{"train-images-idx3-ubyte": _idx_bytes(np.arange(12) % 4, 2049)},
     )
 
-    with pytest.raises(ArtifactError, match="train-images-idx3-ubyte.*expected 2051"):
+    with pytest.raises(ArtifactError, match=r"train-images-idx3-ubyte.*expected 2051"):
         mnist_idx(folder)
 
 
@@ -290,7 +319,10 @@ def embedded():
 
 
 def test_mnist_embedded_is_stratified_and_normalised(embedded):
-    assert embedded.X_train.shape == (4000, 784) and embedded.X_test.shape == (1000, 784)
+    assert embedded.X_train.shape == (4000, 784) and embedded.X_test.shape == (
+        1000,
+        784,
+    )
     assert np.bincount(embedded.y_test).tolist() == [100] * 10
     assert np.bincount(embedded.y_train).tolist() == [400] * 10
     assert embedded.X_train.min() == pytest.approx(-0.1307 / 0.3081, abs=1e-6)
@@ -301,16 +333,31 @@ def test_mnist_embedded_is_stratified_and_normalised(embedded):
 
 def test_build_dataset_from_config(tmp_path, embedded):
     yy = build_dataset(
-        "yy4", dict(kind="yinyang", features="mirrored", n_train=50, n_val=0, n_test=20)
+        "yy4",
+        {
+            "kind": "yinyang",
+            "features": "mirrored",
+            "n_train": 50,
+            "n_val": 0,
+            "n_test": 20,
+        },
     )
-    mnist = build_dataset("mnist5k", dict(kind="mnist", source="embedded", n_test=1000))
-    idx = build_dataset("mnist_full", dict(kind="mnist", source="idx",
-                                           idx_dir=str(_write_mnist(tmp_path / "m"))))
+    mnist = build_dataset(
+        "mnist5k", {"kind": "mnist", "source": "embedded", "n_test": 1000}
+    )
+    idx = build_dataset(
+        "mnist_full",
+        {
+            "kind": "mnist",
+            "source": "idx",
+            "idx_dir": str(_write_mnist(tmp_path / "m")),
+        },
+    )
 
     assert yy.name == "yy4" and yy.X_train.shape == (50, 4) and yy.X_val is None
     np.testing.assert_array_equal(mnist.X_test, embedded.X_test)
     assert idx.name == "mnist_full" and idx.n_classes == 4
     with pytest.raises(ValueError, match="kind"):
-        build_dataset("x", dict(kind="cifar"))
+        build_dataset("x", {"kind": "cifar"})
     with pytest.raises(ValueError, match="idx_dir"):
-        build_dataset("x", dict(kind="mnist", source="idx"))
+        build_dataset("x", {"kind": "mnist", "source": "idx"})

@@ -18,7 +18,7 @@ from repdyn.networks import ResMLP
 def _state_modules(model: ResMLP) -> dict[str, torch.nn.Module]:
     """The module whose output is each state, in layer order L0 .. LB."""
     modules = [model.input_projection, *model.blocks]
-    return dict(zip(model.layer_names, modules))
+    return dict(zip(model.layer_names, modules, strict=True))
 
 
 @torch.no_grad()
@@ -73,7 +73,9 @@ def save_states(
 ) -> None:
     """Store train and test states (keys ``train/L0`` ...) and labels in one npz."""
     if list(train) != list(test):
-        raise ValueError(f"train layers {list(train)} differ from test layers {list(test)}")
+        raise ValueError(
+            f"train layers {list(train)} differ from test layers {list(test)}"
+        )
     arrays = {"layer_names": np.array(list(train), dtype=str)}
     for split, states in (("train", train), ("test", test)):
         for name, state in states.items():
@@ -84,13 +86,13 @@ def save_states(
 def load_states(
     path: str | os.PathLike,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Inverse of :func:`save_states`: (train, test, y_train, y_test), layers in order."""
+    """Read a file of :func:`save_states`: train, test, y_train, y_test."""
     arrays = read_npz(path)
     if "layer_names" not in arrays:
         raise corrupt(path, "no layer_names array; not a states file")
     names = [str(name) for name in arrays["layer_names"]]
     expected = [f"{s}/{n}" for s in ("train", "test") for n in names]
-    missing = [k for k in expected + ["y_train", "y_test"] if k not in arrays]
+    missing = [k for k in [*expected, "y_train", "y_test"] if k not in arrays]
     if missing:
         raise corrupt(path, f"missing arrays {missing}")
     train = {name: arrays[f"train/{name}"] for name in names}

@@ -162,3 +162,39 @@ def pca_views(clouds: dict[str, np.ndarray], labels: np.ndarray, dims: int = 2,
             ax.set_zticks([])
     fig.tight_layout()
     return fig
+
+
+def unlearning_per_class(per_class: pd.DataFrame) -> plt.Figure:
+    """Held-out per-class accuracy before and after each unlearning method."""
+    part = per_class.copy()
+    part["accuracy (%)"] = 100 * part.accuracy
+    part["panel"] = part.dataset + ", forget class " + part.forget_class.astype(str)
+    grid = sns.catplot(
+        data=part, x="class", y="accuracy (%)", hue="stage", col="method",
+        row="panel", kind="bar", errorbar="sd", height=2.6, aspect=1.3,
+        hue_order=["before", "after"], sharex=False,
+    )
+    grid.set_titles("{row_name}: {col_name}")
+    return grid.figure
+
+
+def edit_pca(archive: dict) -> plt.Figure:
+    """PCA of the held-out advanced observables before and after the operator edit.
+
+    Both panels share one projection (fitted on the observables before the edit),
+    so a forgotten class moving onto the kept classes is visible as such.
+    """
+    from sklearn.decomposition import PCA
+
+    labels, forget = archive["labels"], int(archive["forget_class"])
+    pca = PCA(n_components=2).fit(archive["advanced_before"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharex=True, sharey=True)
+    for ax, key in zip(axes, ("advanced_before", "advanced_after")):
+        points = pca.transform(archive[key])
+        kept = labels != forget
+        ax.scatter(*points[kept].T, c=labels[kept], cmap="tab10", vmin=0, vmax=9, s=4)
+        ax.scatter(*points[~kept].T, color="black", marker="x", s=10,
+                   label=f"class {forget} (forgotten)")
+        ax.set_title(key.replace("advanced_", "advanced observables, ") + " the edit")
+        ax.legend(loc="best", fontsize=8)
+    return fig

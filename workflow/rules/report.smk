@@ -14,6 +14,7 @@ rule collect_metrics:
         networks="results/metrics/networks.csv",
         surrogates="results/metrics/surrogates.csv",
         unlearning="results/metrics/unlearning.csv",
+        per_class="results/metrics/unlearning_per_class.csv",
         topology="results/metrics/topology.csv",
         betti="results/metrics/betti_curves.csv",
         ablation="results/metrics/ablation.csv",

@@ -101,18 +101,32 @@ def topology_tables(summary_paths) -> tuple[pd.DataFrame, pd.DataFrame, list]:
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summaries
 
 
+def unlearning_tables(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per unlearning result, and per-class accuracy before/after, tidy."""
+    rows, per_class = [], []
+    for path in paths:
+        result = read_json(path)
+        keys = ("dataset", "network_seed", "kae_seed", "forget_class", "method")
+        for stage in ("before", "after"):
+            for label, accuracy in enumerate(result[stage]["per_class_accuracy"]):
+                per_class.append({**{k: result[k] for k in keys}, "stage": stage,
+                                  "class": label, "accuracy": accuracy})
+        rows.append({k: v for k, v in flat(path).items() if not isinstance(v, list)})
+    return pd.DataFrame(rows), pd.DataFrame(per_class)
+
+
 def main(smk, log):
     paths = list(smk.input.surrogates)
     kae_paths = [p for p in paths if p.endswith("/metrics.json") and "/koopman/" in p]
     linear_paths = [p for p in paths if p.endswith("/linear.json")]
     summary_paths = [p for p in paths if p.endswith("/summary.json")]
-    unlearning_paths = [p for p in paths if "/unlearning/" in p]
+    unlearning_paths = [p for p in paths if "/unlearning/" in p and p.endswith(".json")]
     ablation_paths = [p for p in paths if "/ablation/" in p]
 
     networks = network_table(smk.input.networks, smk.input.linear)
     surrogates = surrogate_table(kae_paths, linear_paths, networks)
     topology, curves, topology_summaries = topology_tables(summary_paths)
-    unlearning = pd.DataFrame([flat(p) for p in unlearning_paths])
+    unlearning, per_class = unlearning_tables(unlearning_paths)
     ablation = pd.DataFrame([flat(p) for p in ablation_paths])
 
     write_csv(smk.output.networks, networks)
@@ -120,6 +134,7 @@ def main(smk, log):
     write_csv(smk.output.topology, topology)
     write_csv(smk.output.betti, curves)
     write_csv(smk.output.unlearning, unlearning)
+    write_csv(smk.output.per_class, per_class)
     write_csv(smk.output.ablation, ablation)
     write_csv(smk.output.spectrum, spectrum_table(kae_paths))
 

@@ -37,8 +37,12 @@ def main(smk, log):
     states = preprocessor.transform_layer(last, test[last])
     clouds = {"states": states, "encoded": kae.encode(states)}
     max_points = section["topology"]["max_points_beta1"]
+    deaths = {name: topology.h0_death_times(cloud) for name, cloud in clouds.items()}
     diagrams = {
-        name: topology.persistence_diagrams(cloud, max_points=max_points, seed=0)
+        name: topology.persistence_diagrams(
+            cloud, max_points=max_points, max_edge_length=float(deaths[name].max()),
+            seed=0,
+        )
         for name, cloud in clouds.items()
     }
     distances = {
@@ -49,7 +53,7 @@ def main(smk, log):
     }
     log.info("%s: %s", context, distances)
 
-    grid = topology.eps_grid([topology.h0_death_times(c) for c in clouds.values()])
+    grid = topology.eps_grid(list(deaths.values()))
     write_csv(
         smk.output.curves,
         pd.concat(
@@ -60,15 +64,13 @@ def main(smk, log):
                         "kae_seed": seed,
                         "cloud": name,
                         "eps": grid,
-                        "betti0": topology.betti0_curve(
-                            topology.h0_death_times(cloud), grid
-                        ),
+                        "betti0": topology.betti0_curve(deaths[name], grid),
                         "betti1": topology.betti_curve_from_diagram(
                             diagrams[name][1], grid
                         ),
                     }
                 )
-                for name, cloud in clouds.items()
+                for name in clouds
             ],
             ignore_index=True,
         ),

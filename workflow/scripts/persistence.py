@@ -3,7 +3,9 @@
 A cloud is the held-out test states of one network layer (preprocessed with the
 training statistics) or one decoded surrogate iterate. Each cloud is normalised to
 root-mean-square point norm 1 before counting, so layers and iterates, whose overall
-scale differs, are compared at one common scale.
+scale differs, are compared at one common scale. beta1 comes from gudhi on a subsample,
+up to the scale at which the whole cloud is connected; loops still open there are
+recorded as infinite bars.
 """
 
 import numpy as np
@@ -37,8 +39,13 @@ def main(smk, log):
     arrays = {"names": np.asarray(names), "positions": np.asarray(positions)}
     for name, cloud in tqdm(list(zip(names, clouds)), desc="persistence", unit="cloud"):
         cloud = topology.normalise_cloud(cloud)
-        diagrams = topology.persistence_diagrams(cloud, max_points=max_points, seed=0)
-        arrays[f"deaths/{name}"] = topology.h0_death_times(cloud)
+        deaths = topology.h0_death_times(cloud)
+        # The Rips filtration stops where the whole cloud is connected (its largest
+        # H0 death): that keeps gudhi fast, and beta1 is exact up to that scale.
+        diagrams = topology.persistence_diagrams(
+            cloud, max_points=max_points, max_edge_length=float(deaths.max()), seed=0
+        )
+        arrays[f"deaths/{name}"] = deaths
         arrays[f"h0/{name}"] = diagrams[0]
         arrays[f"h1/{name}"] = diagrams[1]
         log.info("%s: %d points, %d H1 bars on the subsample", name, len(cloud),

@@ -31,6 +31,8 @@ def load_persistence(path) -> list[dict]:
 def curves_of(clouds, eps_grid, **labels) -> pd.DataFrame:
     frames = []
     for cloud in clouds:
+        betti1 = topology.betti_curve_from_diagram(cloud["h1"], eps_grid).astype(float)
+        betti1[eps_grid > cloud["deaths"].max()] = np.nan  # beyond the truncation
         frames.append(
             pd.DataFrame(
                 {
@@ -39,7 +41,7 @@ def curves_of(clouds, eps_grid, **labels) -> pd.DataFrame:
                     "position": cloud["position"],
                     "eps": eps_grid,
                     "betti0": topology.betti0_curve(cloud["deaths"], eps_grid),
-                    "betti1": topology.betti_curve_from_diagram(cloud["h1"], eps_grid),
+                    "betti1": betti1,
                 }
             )
         )
