@@ -40,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake
+	rm -rf results logs benchmarks/rules .snakemake

@@ -97,6 +97,16 @@ def test_medoid_is_the_central_point():
     assert ul.class_medoid(points) == 1  # sums of distances 13, 11, 11, 27
 
 
+def test_squared_distances_match_scipy():
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(9, 5))
+    np.testing.assert_allclose(
+        ul.squared_distances(a, b), cdist(a, b, "sqeuclidean"), atol=1e-12
+    )
+
+
 def test_selection_errors_name_the_problem():
     Y, y = clusters()
     with pytest.raises(ValueError, match="no training sample"):
@@ -118,6 +128,14 @@ def test_common_target_is_the_kept_output_nearest_the_forget_centroid():
     y = np.array([0, 0, 0, 1, 1])
     targets = ul.choose_targets(Y, y == 1, y, 1, "common")
     np.testing.assert_array_equal(targets, [[1.0, 0.0], [1.0, 0.0]])  # centroid 2.1
+
+
+def test_targets_come_only_from_eligible_rows():
+    Y = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [0.2, 0.0], [4.0, 0.0]])
+    y = np.array([0, 0, 0, 1, 1])
+    eligible = np.array([False, True, True, True, True])  # row 0 misclassified
+    targets = ul.choose_targets(Y, y == 1, y, 1, "nearest_kept", eligible)
+    np.testing.assert_array_equal(targets, [[1.0, 0.0], [5.0, 0.0]])
 
 
 def test_targets_never_come_from_the_forgotten_class():

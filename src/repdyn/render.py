@@ -17,12 +17,13 @@ from pathlib import Path
 from repdyn.io import atomic_path
 
 KERNEL = "python3"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def execute(notebook: Path, executed: Path, parameters: dict) -> None:
     import papermill
 
-    with atomic_path(executed) as tmp:
+    with atomic_path(executed, suffix=".tmp.ipynb") as tmp:
         papermill.execute_notebook(
             str(notebook),
             str(tmp),
@@ -36,7 +37,12 @@ def execute(notebook: Path, executed: Path, parameters: dict) -> None:
 def to_html(executed: Path, html: Path) -> None:
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(embed_images=True, exclude_input_prompt=True)
+    exporter = HTMLExporter(
+        template_name="offline",
+        extra_template_basedirs=[str(TEMPLATES)],
+        embed_images=True,
+        exclude_input_prompt=True,
+    )
     body, _ = exporter.from_filename(str(executed))
     with atomic_path(html) as tmp:
         tmp.write_text(body, encoding="utf-8")

@@ -19,14 +19,33 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """Map the config's ``device`` key (auto, cpu, cuda, cuda:N) to a torch device."""
-    if name == "auto":
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Map the config's ``device`` key (auto, cpu, cuda, cuda:N) to a torch device.
+
+    auto is the first CUDA device when CUDA is available, else the CPU. A device
+    that does not exist here (no CUDA, a CUDA index beyond the visible devices, no
+    MPS) raises RuntimeError, an unknown name ValueError; both name the fix.
+    """
+    if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device {name!r} is not a torch device; use auto, cpu, cuda or cuda:N"
+        ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
             f"device {name!r} requested but CUDA is not available; set device: auto or cpu"
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise RuntimeError(
+            f"device {name!r} requested but only {torch.cuda.device_count()} CUDA "
+            "device(s) are visible; use auto, cuda or a lower index"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(
+            f"device {name!r} requested but MPS is not available; set device: auto or cpu"
         )
     return device
 

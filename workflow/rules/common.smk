@@ -55,9 +55,27 @@ wildcard_constraints:
     notebook="|".join(NOTEBOOKS),
 
 
+STAGE_SECTIONS = ("network", "training", "koopman", "topology", "unlearning")
+
+
 def dataset_config(wildcards):
     """The validated config section of the wildcard's dataset."""
     return config["datasets"][wildcards.dataset]
+
+
+def data_section(wildcards):
+    """The dataset's data keys only, so a change to a later stage reruns only it."""
+    section = dataset_config(wildcards)
+    return {k: v for k, v in section.items() if k not in STAGE_SECTIONS}
+
+
+def sections(*names):
+    """Params function giving a rule only the config sections it reads."""
+
+    def params(wildcards):
+        return {name: dataset_config(wildcards)[name] for name in names}
+
+    return params
 
 
 def kae_paths(dataset, net_seed, filename):

@@ -3,10 +3,10 @@ rule make_dataset:
         data="results/data/{dataset}.npz",
         info="results/data/{dataset}.json",
     params:
-        section=dataset_config,
+        section=data_section,
     log:
         "logs/data/{dataset}.log",
     benchmark:
-        "benchmarks/data/{dataset}.tsv"
+        "benchmarks/rules/data/{dataset}.tsv"
     script:
         "../scripts/make_dataset.py"

@@ -11,7 +11,7 @@ rule fit_koopman:
         spectrum="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/eigenvalues.csv",
         iterates="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/iterates.npz",
     params:
-        section=dataset_config,
+        section=sections("koopman"),
         device=config["device"],
     threads: 1
     resources:
@@ -20,7 +20,7 @@ rule fit_koopman:
     log:
         "logs/koopman/{dataset}/net{net_seed}/kae{kae_seed}.log",
     benchmark:
-        "benchmarks/koopman/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
+        "benchmarks/rules/koopman/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
     script:
         "../scripts/fit_koopman.py"
 
@@ -34,11 +34,11 @@ rule fit_linear_operator:
     output:
         metrics="results/koopman/{dataset}/net{net_seed}/linear.json",
     params:
-        section=dataset_config,
+        section=sections("koopman"),
         device=config["device"],
     log:
         "logs/koopman/{dataset}/net{net_seed}/linear.log",
     benchmark:
-        "benchmarks/koopman/{dataset}/net{net_seed}/linear.tsv"
+        "benchmarks/rules/koopman/{dataset}/net{net_seed}/linear.tsv"
     script:
         "../scripts/fit_linear_operator.py"

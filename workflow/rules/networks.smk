@@ -6,7 +6,7 @@ rule train_network:
         history="results/networks/{dataset}/net{net_seed}/history.csv",
         metrics="results/networks/{dataset}/net{net_seed}/metrics.json",
     params:
-        section=dataset_config,
+        section=sections("network", "training"),
         device=config["device"],
     threads: 1
     resources:
@@ -15,7 +15,7 @@ rule train_network:
     log:
         "logs/networks/{dataset}/net{net_seed}.log",
     benchmark:
-        "benchmarks/networks/{dataset}/net{net_seed}.tsv"
+        "benchmarks/rules/networks/{dataset}/net{net_seed}.tsv"
     script:
         "../scripts/train_network.py"
 
@@ -28,6 +28,6 @@ rule linear_classifier:
     log:
         "logs/networks/{dataset}/linear_classifier.log",
     benchmark:
-        "benchmarks/networks/{dataset}/linear_classifier.tsv"
+        "benchmarks/rules/networks/{dataset}/linear_classifier.tsv"
     script:
         "../scripts/linear_classifier.py"

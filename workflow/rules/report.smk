@@ -11,6 +11,7 @@ rule collect_metrics:
         surrogates=surrogate_outputs(),
     output:
         summary="results/metrics/summary.json",
+        metrics="results/metrics/metrics.json",
         networks="results/metrics/networks.csv",
         surrogates="results/metrics/surrogates.csv",
         unlearning="results/metrics/unlearning.csv",
@@ -22,7 +23,7 @@ rule collect_metrics:
     log:
         "logs/report/collect_metrics.log",
     benchmark:
-        "benchmarks/report/collect_metrics.tsv"
+        "benchmarks/rules/report/collect_metrics.tsv"
     script:
         "../scripts/collect_metrics.py"
 
@@ -48,7 +49,7 @@ rule render_notebook:
     log:
         "logs/report/{notebook}.log",
     benchmark:
-        "benchmarks/report/{notebook}.tsv"
+        "benchmarks/rules/report/{notebook}.tsv"
     shell:
         "python -m repdyn.render {input.notebook} {output.executed} {output.html} "
         "--figures {output.figures} > {log} 2>&1"

@@ -10,7 +10,7 @@ rule cache_states:
     log:
         "logs/states/{dataset}/net{net_seed}.log",
     benchmark:
-        "benchmarks/states/{dataset}/net{net_seed}.tsv"
+        "benchmarks/rules/states/{dataset}/net{net_seed}.tsv"
     script:
         "../scripts/cache_states.py"
 
@@ -23,6 +23,6 @@ rule fit_preprocessing:
     log:
         "logs/states/{dataset}/net{net_seed}_preprocessing.log",
     benchmark:
-        "benchmarks/states/{dataset}/net{net_seed}_preprocessing.tsv"
+        "benchmarks/rules/states/{dataset}/net{net_seed}_preprocessing.tsv"
     script:
         "../scripts/fit_preprocessing.py"

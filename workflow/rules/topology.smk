@@ -5,12 +5,12 @@ rule network_topology:
     output:
         persistence="results/topology/{dataset}/net{net_seed}/network.npz",
     params:
-        section=dataset_config,
+        section=sections("topology"),
     threads: 1
     log:
         "logs/topology/{dataset}/net{net_seed}/network.log",
     benchmark:
-        "benchmarks/topology/{dataset}/net{net_seed}/network.tsv"
+        "benchmarks/rules/topology/{dataset}/net{net_seed}/network.tsv"
     script:
         "../scripts/persistence.py"
 
@@ -21,12 +21,12 @@ rule surrogate_topology:
     output:
         persistence="results/topology/{dataset}/net{net_seed}/kae{kae_seed}.npz",
     params:
-        section=dataset_config,
+        section=sections("topology"),
     threads: 1
     log:
         "logs/topology/{dataset}/net{net_seed}/kae{kae_seed}.log",
     benchmark:
-        "benchmarks/topology/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
+        "benchmarks/rules/topology/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
     script:
         "../scripts/persistence.py"
 
@@ -43,11 +43,11 @@ rule topology_summary:
         curves="results/topology/{dataset}/net{net_seed}/betti_curves.csv",
         summary="results/topology/{dataset}/net{net_seed}/summary.json",
     params:
-        section=dataset_config,
+        section=sections("topology"),
     log:
         "logs/topology/{dataset}/net{net_seed}/summary.log",
     benchmark:
-        "benchmarks/topology/{dataset}/net{net_seed}/summary.tsv"
+        "benchmarks/rules/topology/{dataset}/net{net_seed}/summary.tsv"
     script:
         "../scripts/topology_summary.py"
 
@@ -60,12 +60,12 @@ rule isometry_ablation:
         result="results/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.json",
         curves="results/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.csv",
     params:
-        section=dataset_config,
+        section=sections("koopman", "topology"),
         device=config["device"],
     threads: 1
     log:
         "logs/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.log",
     benchmark:
-        "benchmarks/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.tsv"
+        "benchmarks/rules/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.tsv"
     script:
         "../scripts/isometry_ablation.py"

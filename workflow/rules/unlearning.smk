@@ -9,12 +9,12 @@ rule edit_operator:
         result="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.json",
         observables="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.npz",
     params:
-        section=dataset_config,
+        section=sections("unlearning"),
         device=config["device"],
     log:
         "logs/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.log",
     benchmark:
-        "benchmarks/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.tsv"
+        "benchmarks/rules/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.tsv"
     script:
         "../scripts/edit_operator.py"
 
@@ -26,7 +26,7 @@ rule unlearning_baseline:
     output:
         result="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.json",
     params:
-        section=dataset_config,
+        section=sections("network", "training", "unlearning"),
         device=config["device"],
     threads: 1
     resources:
@@ -35,6 +35,6 @@ rule unlearning_baseline:
     log:
         "logs/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.log",
     benchmark:
-        "benchmarks/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.tsv"
+        "benchmarks/rules/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.tsv"
     script:
         "../scripts/unlearning_baseline.py"

@@ -115,6 +115,39 @@ def unlearning_tables(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(per_class)
 
 
+def headline_metrics(networks, surrogates, unlearning, topology_summaries) -> dict:
+    """The few numbers `dvc metrics show/diff` compares, per dataset (test split)."""
+    metrics = {}
+    for dataset, nets in networks[networks.model == "resmlp"].groupby("dataset"):
+        kae = surrogates[(surrogates.dataset == dataset) & (surrogates.method == "kae")]
+        linear = surrogates[
+            (surrogates.dataset == dataset) & (surrogates.method == "linear_operator")
+        ]
+        metrics[dataset] = {
+            "network_balanced_accuracy": nets.test_balanced_accuracy.mean(),
+            "surrogate_balanced_accuracy": kae.test_balanced_accuracy.mean(),
+            "surrogate_gap_points": kae.gap_points.mean(),
+            "surrogate_agreement": kae.test_agreement.mean(),
+            "linear_operator_balanced_accuracy": linear.test_balanced_accuracy.mean(),
+        }
+    for summary in topology_summaries:
+        metrics[summary["dataset"]].update(
+            network_topology_trend=summary["network_trend_spearman"],
+            surrogate_topology_trend=summary["surrogate_trend_spearman"],
+        )
+    if len(unlearning):
+        groups = unlearning.groupby(["dataset", "forget_class", "method"])
+        for (dataset, forget, method), group in groups:
+            metrics[dataset].setdefault("unlearning", {}).setdefault(
+                f"class{forget}", {}
+            )[method] = {
+                "forget_accuracy": group.forget_accuracy_after.mean(),
+                "retain_drop": group.retain_drop.mean(),
+                "seconds": group.seconds.mean(),
+            }
+    return metrics
+
+
 def main(smk, log):
     paths = list(smk.input.surrogates)
     kae_paths = [p for p in paths if p.endswith("/metrics.json") and "/koopman/" in p]
@@ -142,6 +175,10 @@ def main(smk, log):
         networks, surrogates, topology_summaries, unlearning, ablation
     )
     write_json(smk.output.summary, summary)
+    write_json(
+        smk.output.metrics,
+        headline_metrics(networks, surrogates, unlearning, topology_summaries),
+    )
     log.info("collected %d networks, %d surrogates, %d unlearning results",
              len(networks), len(surrogates), len(unlearning))
 
