@@ -10,8 +10,15 @@ There is no accounting database: ``sacct`` cannot answer, so the Snakemake SLURM
 executor must read job states from ``squeue``, which remembers finished jobs for
 ``MinJobAge`` seconds (set to an hour here).
 
-The node also advertises one *fake* GPU (a ``gpu`` GRES without a device file), so
-a job that asks for a GPU is scheduled and runs; torch inside it still sees no CUDA.
+Inside a job, the executor's job-step plugin calls ``srun`` with every ``SLURM_*``
+variable except the job's identity removed, ``SLURM_CONF`` included; a real cluster's
+nodes find /etc/slurm/slurm.conf (or run configless), this one's would not. So the
+cluster's ``bin`` folder, first on PATH in :attr:`SlurmCluster.env`, holds an
+``srun`` that restores ``SLURM_CONF`` when it is missing and runs the real one.
+
+The node also advertises two *fake* GPUs (``gpu`` GRES backed by /dev/null and
+/dev/zero), so a job that asks for a GPU is scheduled, gets CUDA_VISIBLE_DEVICES and
+runs; torch inside it still sees no CUDA.
 """
 
 from __future__ import annotations
@@ -101,12 +108,12 @@ def sbin(name: str) -> str:
 class SlurmCluster:
     """One controller and one compute node (this host), started and stopped here.
 
-    ``cpus`` is the node's CPU count; ``gpus`` fake GPUs are advertised as GRES.
+    ``cpus`` is the node's CPU count; ``fake_gpus`` (0, 1 or 2) GPUs are advertised.
     Use as a context manager, or call ``start()`` and (always) ``stop()``.
     """
 
     cpus: int = 2
-    gpus: int = 1
+    fake_gpus: int = 2
     folder: Path | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -117,7 +124,8 @@ class SlurmCluster:
     @property
     def env(self) -> dict[str, str]:
         """The environment under which SLURM clients talk to this cluster."""
-        return {**os.environ, "SLURM_CONF": str(self.conf)}
+        path = f"{self.folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path}
 
     def __enter__(self) -> SlurmCluster:
         return self.start()
@@ -135,6 +143,7 @@ class SlurmCluster:
         try:
             self._start_munge()
             self._write_config()
+            self._write_srun_shim()
             self._start("slurmctld", [sbin("slurmctld"), "-D", "-f", str(self.conf)])
             self._start("slurmd", [sbin("slurmd"), "-D", "-f", str(self.conf)])
             self._wait_until_idle(timeout)
@@ -193,7 +202,9 @@ class SlurmCluster:
         for sub in ("state", "spool"):
             (self.folder / sub).mkdir()
         folder = self.folder
-        gres = f"Gres=gpu:{self.gpus} " if self.gpus else ""
+        if self.fake_gpus not in (0, 1, 2):
+            raise ValueError(f"fake_gpus must be 0, 1 or 2, not {self.fake_gpus}")
+        gres = f"Gres=gpu:{self.fake_gpus} " if self.fake_gpus else ""
         lines = [
             "ClusterName=repdyntest",
             f"SlurmctldHost={host}(127.0.0.1)",
@@ -222,6 +233,7 @@ class SlurmCluster:
             "SchedulerType=sched/backfill",
             "SelectType=select/cons_tres",
             "SelectTypeParameters=CR_Core_Memory",
+            "DefMemPerCPU=1000",  # a job without --mem must not take the whole node
             # Finished jobs stay visible to squeue, the executor's only status source.
             f"MinJobAge={MIN_JOB_AGE}",
             "ReturnToService=2",
@@ -232,9 +244,23 @@ class SlurmCluster:
             f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
         ]
         self.conf.write_text("\n".join(lines) + "\n")
-        # A GPU GRES needs a device file; /dev/null stands in for the fake GPU.
-        gres_conf = f"NodeName={host} Name=gpu File=/dev/null\n" if self.gpus else ""
+        # A GPU GRES needs one device file per GPU; two harmless ones stand in.
+        devices = ("/dev/null", "/dev/zero")[: self.fake_gpus]
+        gres_conf = "".join(f"NodeName={host} Name=gpu File={d}\n" for d in devices)
         (folder / "gres.conf").write_text(gres_conf)
+
+    def _write_srun_shim(self) -> None:
+        """bin/srun: the real srun, with SLURM_CONF set again when a caller dropped it."""
+        real = shutil.which("srun")
+        if real is None:
+            raise ClusterUnavailable("srun not found; install slurm-client")
+        shim = self.folder / "bin" / "srun"
+        shim.parent.mkdir()
+        shim.write_text(
+            "#!/bin/sh\n"
+            f'SLURM_CONF="${{SLURM_CONF:-{self.conf}}}" exec {real} "$@"\n'
+        )
+        shim.chmod(0o755)
 
     def _check_alive(self, name: str) -> None:
         process = self.processes[name]
@@ -279,13 +305,21 @@ class SlurmCluster:
         )
 
     def jobs(self) -> list[dict[str, str]]:
-        """Every job the controller remembers: id, name, state, comment, GRES."""
-        fields = ("id", "name", "state", "comment", "tres")
+        """Every job the controller remembers (finished ones for MinJobAge seconds).
+
+        Keys: id, name, state, cpus, memory (as "8000M"), time_limit (as "8:00:00"),
+        gres (per node, as "gres:gpu:1" or "N/A") and comment (the executor writes
+        "rule_<rule>_wildcards_<values>" there).
+        """
+        fields = ("id", "name", "state", "cpus", "memory", "time_limit", "gres")
         result = self.run(
-            "squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%k|%b"
+            "squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%C|%m|%l|%b|%k"
         )
-        rows = [line.split("|", 4) for line in result.stdout.splitlines() if line]
-        return [dict(zip(fields, row)) for row in rows]
+        jobs = []
+        for line in result.stdout.splitlines():
+            *values, comment = line.split("|", len(fields))
+            jobs.append({**dict(zip(fields, values)), "comment": comment})
+        return jobs
 
     def stop(self) -> None:
         """Stop the daemons started here (slurmd, slurmctld, munged) and their jobs."""

@@ -99,11 +99,33 @@ def test_paper_config_plans_the_whole_study(paper_project):
 def test_paper_config_without_the_idx_folder_names_the_fix(tmp_path):
     project = copy_project(tmp_path / "project")
     result = snakemake(project, "-n", "--configfile", "config/paper.yaml")
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "datasets.mnist.idx_dir" in result.stderr
-    assert "put the MNIST IDX files there" in result.stderr
+    assert "datasets.mnist.idx_dir" in output
+    assert "put the MNIST IDX files there" in output
 
 
+def key_paths(tree: dict, prefix: str = "") -> set[str]:
+    """Dotted paths of every leaf of a nested dict."""
+    paths = set()
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            paths |= key_paths(value, f"{path}.")
+        else:
+            paths.add(path)
+    return paths
+
+
+def test_paper_config_overrides_every_key_of_the_default_config():
+    """Snakemake merges --configfile over config/config.yaml key by key; a key only
+    the default study sets would silently leak into the paper's study."""
+    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    paper = yaml.safe_load(PAPER.read_text())
+    assert key_paths(default) - key_paths(paper) == set()
+
+
+@pytest.mark.slow
 def test_paper_mnist_data_network_states_and_kae_run_on_small_idx(paper_project):
     """The paper's 784-wide path (ResMLP 784 x 4 blocks, KAE 784 -> 1000 -> 800) on
     300 small digits, with epochs cut so it takes seconds."""
@@ -121,9 +143,9 @@ def test_paper_mnist_data_network_states_and_kae_run_on_small_idx(paper_project)
         "results/states/mnist/net0/states.json",
         "results/koopman/mnist/net0/kae21/metrics.json",
     ]
-    result = snakemake(
-        paper_project, "--cores", "1", "--configfile", "config/paper_small.yaml",
-        *targets, timeout=300,
+    result = snakemake(  # targets first: --configfile takes every word after it
+        paper_project, *targets, "--cores", "1", "--configfile",
+        "config/paper_small.yaml", timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 

@@ -86,7 +86,10 @@ def save_states(
 def load_states(
     path: str | os.PathLike,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Read a file of :func:`save_states`: train, test, y_train, y_test."""
+    """Read a file of :func:`save_states`: train, test, y_train, y_test.
+
+    Missing arrays and non-finite states raise ArtifactError naming the file.
+    """
     arrays = read_npz(path)
     if "layer_names" not in arrays:
         raise corrupt(path, "no layer_names array; not a states file")
@@ -97,4 +100,8 @@ def load_states(
         raise corrupt(path, f"missing arrays {missing}")
     train = {name: arrays[f"train/{name}"] for name in names}
     test = {name: arrays[f"test/{name}"] for name in names}
+    for split, states in (("train", train), ("test", test)):
+        for name, state in states.items():
+            if not np.all(np.isfinite(state)):
+                raise corrupt(path, f"{split} state {name} holds NaN or inf")
     return train, test, arrays["y_train"], arrays["y_test"]

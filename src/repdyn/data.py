@@ -296,6 +296,15 @@ IDX_DTYPES = {
 }
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
+IDX_FIX = (
+    "Replace it with an intact copy of the IDX file (or use source: download, which "
+    "checks SHA-256 sums)"
+)
+
+
+def bad_input(path: str | os.PathLike, problem: str):
+    """The error for a broken input file the workflow cannot regenerate."""
+    return corrupt(path, problem, fix=IDX_FIX)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -308,7 +317,7 @@ def _read_bytes(path: Path) -> bytes:
         with gzip.open(path, "rb") as handle:
             return handle.read()
     except (OSError, EOFError) as err:
-        raise corrupt(path, f"truncated or corrupt gzip ({err})") from err
+        raise bad_input(path, f"truncated or corrupt gzip ({err})") from err
 
 
 def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
@@ -322,16 +331,16 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     path = Path(path)
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise corrupt(path, f"only {len(raw)} bytes, too short for an IDX header")
+        raise bad_input(path, f"only {len(raw)} bytes, too short for an IDX header")
     found = int.from_bytes(raw[:4], "big")
     if magic is not None and found != magic:
-        raise corrupt(path, f"magic number {found}, expected {magic}")
+        raise bad_input(path, f"magic number {found}, expected {magic}")
     type_code, n_dims = raw[2], raw[3]
     if raw[:2] != b"\0\0" or type_code not in IDX_DTYPES or n_dims == 0:
-        raise corrupt(path, f"magic number {found} is not a valid IDX header")
+        raise bad_input(path, f"magic number {found} is not a valid IDX header")
     header = 4 + 4 * n_dims
     if len(raw) < header:
-        raise corrupt(
+        raise bad_input(
             path, f"truncated header: {n_dims} dimensions need {header} bytes"
         )
     shape = tuple(
@@ -340,7 +349,7 @@ def read_idx(path: str | os.PathLike, magic: int | None = None) -> np.ndarray:
     dtype = IDX_DTYPES[type_code]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise corrupt(
+        raise bad_input(
             path,
             f"header says shape {shape} ({expected} data bytes) but the file holds "
             f"{len(raw) - header}; the file is truncated or padded",
@@ -374,11 +383,11 @@ def _read_idx_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, P
     images = read_idx(image_path, magic=IDX_IMAGES_MAGIC)
     labels = read_idx(label_path, magic=IDX_LABELS_MAGIC)
     if len(images) != len(labels):
-        raise corrupt(
+        raise bad_input(
             label_path, f"{len(labels)} labels for {len(images)} images in {image_path}"
         )
     if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
-        raise corrupt(image_path, f"empty images, shape {images.shape}")
+        raise bad_input(image_path, f"empty images, shape {images.shape}")
     return images, labels.astype(np.int64), label_path
 
 
@@ -392,16 +401,25 @@ def mnist_idx(folder: str | os.PathLike) -> Dataset:
     X_train, y_train, train_labels = _read_idx_split(folder, "train")
     X_test, y_test, test_labels = _read_idx_split(folder, "test")
     n_classes = int(y_train.max()) + 1
+    empty = np.flatnonzero(np.bincount(y_train, minlength=n_classes) == 0)
+    if len(empty):
+        shown = ", ".join(str(c) for c in empty[:5]) + ", ..." * (len(empty) > 5)
+        raise bad_input(
+            train_labels,
+            f"labels reach {n_classes - 1} but {len(empty)} of the {n_classes} classes "
+            f"({shown}) have no training sample; a label is out of range",
+        )
     if y_test.max() >= n_classes:
-        raise corrupt(
+        raise bad_input(
             test_labels,
             f"label {y_test.max()} but the training labels {train_labels} only reach "
             f"{n_classes - 1}",
         )
     if X_train.shape[1:] != X_test.shape[1:]:
         raise ValueError(
-            f"{folder}: training images are {X_train.shape[1:]} but test images are "
-            f"{X_test.shape[1:]}"
+            f"{folder}: training images ({MNIST_FILES['train_images']}) are "
+            f"{X_train.shape[1:]} but test images ({MNIST_FILES['test_images']}) are "
+            f"{X_test.shape[1:]}; both must come from the same data set"
         )
     return Dataset(
         name="mnist",
@@ -495,7 +513,7 @@ def build_dataset(name: str, cfg: dict) -> Dataset:
             train=cfg.get("n_train", 5000),
             val=cfg.get("n_val", 1000),
             test=cfg.get("n_test", 1000),
-            seeds=tuple(cfg.get("seeds", (42, 41, 40))),
+            seeds=_yinyang_seeds(cfg),
             features=cfg.get("features", "xy"),
         )
     elif kind == "mnist":
@@ -504,6 +522,15 @@ def build_dataset(name: str, cfg: dict) -> Dataset:
         raise ValueError(f"datasets.{name}.kind is {kind!r}; use yinyang or mnist")
     dataset.name = name
     return dataset
+
+
+def _yinyang_seeds(cfg: dict) -> tuple[int, int, int]:
+    """Train / validation / test seeds: ``seed_train``, ``seed_val``, ``seed_test``
+    (the config schema's keys; official 42, 41, 40) or a ``seeds`` triple."""
+    if "seeds" in cfg:
+        return tuple(cfg["seeds"])
+    defaults = dict(zip(SPLITS, (42, 41, 40), strict=True))
+    return tuple(cfg.get(f"seed_{split}", defaults[split]) for split in SPLITS)
 
 
 def _build_mnist(cfg: dict) -> Dataset:
@@ -556,18 +583,21 @@ def load_dataset(
     names = (
         [str(f) for f in arrays["feature_names"]] if "feature_names" in arrays else []
     )
-    dataset = Dataset(
-        name=str(arrays["name"]),
-        n_classes=int(arrays["n_classes"]),
-        X_train=arrays["X_train"],
-        y_train=arrays["y_train"],
-        X_test=arrays["X_test"],
-        y_test=arrays["y_test"],
-        X_val=arrays.get("X_val"),
-        y_val=arrays.get("y_val"),
-        source=str(arrays["source"]),
-        feature_names=names or None,
-    )
+    try:
+        dataset = Dataset(
+            name=str(arrays["name"]),
+            n_classes=int(arrays["n_classes"]),
+            X_train=arrays["X_train"],
+            y_train=arrays["y_train"],
+            X_test=arrays["X_test"],
+            y_test=arrays["y_test"],
+            X_val=arrays.get("X_val"),
+            y_val=arrays.get("y_val"),
+            source=str(arrays["source"]),
+            feature_names=names or None,
+        )
+    except ValueError as err:  # NaN inputs, labels out of range, shapes
+        raise corrupt(npz_path, str(err)) from err
     if json_path is not None:
         _check_summary(dataset, npz_path, json_path)
     return dataset

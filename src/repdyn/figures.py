@@ -14,16 +14,22 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from repdyn.io import atomic_path
+
 sns.set_theme(context="notebook", style="whitegrid")
 
 
 def save(fig: plt.Figure, figures_dir: str | Path, name: str) -> Path:
-    """Save ``fig`` as ``name.png`` and ``name.svg``; return the PNG path."""
+    """Save ``fig`` as ``name.png`` and ``name.svg`` atomically; return the PNG path.
+
+    Each file is drawn under a temporary name and renamed into place, so a killed
+    report never leaves a half-written image that looks finished.
+    """
     figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
     png = figures_dir / f"{name}.png"
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    fig.savefig(figures_dir / f"{name}.svg", bbox_inches="tight")
+    for path, options in ((png, {"dpi": 120}), (png.with_suffix(".svg"), {})):
+        with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **options)
     return png
 
 

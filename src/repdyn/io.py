@@ -7,6 +7,7 @@ into place, so a killed job never leaves a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -21,12 +22,18 @@ class ArtifactError(RuntimeError):
     """An artifact is missing, truncated or corrupt."""
 
 
-def corrupt(path: str | os.PathLike, problem: str) -> ArtifactError:
-    """Build the error raised for a broken artifact at ``path``."""
+def corrupt(
+    path: str | os.PathLike, problem: str, fix: str | None = None
+) -> ArtifactError:
+    """Build the error raised for a broken artifact at ``path``.
+
+    The message names the file, the problem and the fix; the default fix is the
+    command that regenerates a workflow output. Inputs the workflow cannot make
+    (IDX files, say) pass their own ``fix``.
+    """
     path = Path(path)
-    return ArtifactError(
-        f"{path}: {problem}. Regenerate it: `rm {path} && snakemake --cores all {path}`"
-    )
+    fix = fix or f"Regenerate it: `rm {path} && snakemake --cores all {path}`"
+    return ArtifactError(f"{path}: {problem}. {fix}")
 
 
 @contextlib.contextmanager
@@ -34,12 +41,17 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it into place on success.
 
     The temporary name keeps the final suffix (``suffix`` overrides it) because some
-    writers (``np.savez``) append one when it is missing.
+    writers (``np.savez``) append one when it is missing. It also holds the writer's
+    process id, so the temporaries of a killed writer (SIGKILL skips every cleanup)
+    are recognised and removed by the next writer of the same path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix + ".tmp"
+        dir=path.parent,
+        prefix=f".{path.name}.{os.getpid()}.",
+        suffix=suffix or path.suffix + ".tmp",
     )
     os.close(fd)
     tmp_path = Path(tmp)
@@ -53,6 +65,25 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporaries of ``path`` whose writer process no longer exists."""
+    prefix = f".{path.name}."
+    for candidate in path.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = candidate.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            candidate.unlink(missing_ok=True)
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -108,13 +139,33 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict | None = None) -> None:
-    """Write a dict of torch tensors with safetensors, atomically."""
-    from safetensors.torch import save_file
+    """Write a dict of torch tensors with safetensors, atomically.
+
+    The same tensors and metadata always give the same bytes: safetensors writes its
+    metadata in hash-map order, which changes from call to call, so the header is
+    rewritten in a canonical order (metadata keys sorted, tensors by offset).
+    """
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: json.dumps(_to_jsonable(v)) for k, v in (metadata or {}).items()}
+    raw = _canonical_header(save(tensors, metadata=meta))
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        tmp.write_bytes(raw)
+
+
+def _canonical_header(raw: bytes) -> bytes:
+    """safetensors bytes with the JSON header in a fixed key order, same length."""
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    ordered = {}
+    if "__metadata__" in header:
+        ordered["__metadata__"] = dict(sorted(header.pop("__metadata__").items()))
+    ordered.update(sorted(header.items(), key=lambda item: item[1]["data_offsets"]))
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    if len(text) > size:  # escaping differs from the writer's; keep its header
+        return raw
+    return raw[:8] + text + b" " * (size - len(text)) + raw[8 + size :]
 
 
 def read_tensors(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -164,6 +215,13 @@ def read_csv(path: str | os.PathLike):
     path = Path(path)
     if not path.exists():
         raise corrupt(path, "file does not exist")
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(size - 1, 0))
+        last = handle.read(1)
+    if size and last != b"\n":
+        raise corrupt(path, "truncated CSV (the last line has no line end)")
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -28,6 +28,10 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 BIAS_INIT = 0.01
 
 
+class NetworkDivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or weights; no model was returned."""
+
+
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"activation {name!r} unknown; use one of {list(ACTIVATIONS)}")
@@ -203,6 +207,7 @@ def train_network(
     device: str | torch.device = "cpu",
     progress: bool = True,
     class_subset: list[int] | None = None,
+    context: str = "",
 ) -> tuple[ResMLP, pd.DataFrame]:
     """Train a ResMLP on X [n, d] float32, y [n] int64 with SGD (spec section 2).
 
@@ -210,6 +215,8 @@ def train_network(
     data's (n_classes from all of y, before any class selection). With
     ``class_subset`` only samples of those classes are trained on; the head still
     has a logit for every class. The same seed gives the same weights on one device.
+    A non-finite loss or weight stops training with :class:`NetworkDivergenceError`
+    naming ``context`` (dataset, say), the seed and the epoch.
 
     Returns the model in eval mode and a history with one row per epoch: epoch,
     loss (mean cross-entropy), train_accuracy (in train mode, during the epoch),
@@ -233,10 +240,7 @@ def train_network(
             model, optimizer, X_device, y_device, train, generator
         )
         schedule.step()
-        if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"training diverged at epoch {epoch} (seed {seed}); lower lr"
-            )
+        _check_divergence(model, loss, lr, epoch, train.epochs, seed, context)
         rows.append((epoch, loss, accuracy, lr, time.perf_counter() - start))
         bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}", refresh=False)
     model.eval()
@@ -251,6 +255,25 @@ def train_network(
         history.seconds.sum(),
     )
     return model, history
+
+
+def _check_divergence(model, loss, lr, epoch, epochs, seed, context) -> None:
+    """Raise NetworkDivergenceError if the loss or any weight or buffer is not finite."""
+    bad = [
+        name
+        for name, value in model.state_dict().items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if np.isfinite(loss) and not bad:
+        return
+    problem = f"non-finite loss {loss}" if not np.isfinite(loss) else "finite loss"
+    if bad:
+        problem += f", non-finite {', '.join(bad[:3])}" + ", ..." * (len(bad) > 3)
+    raise NetworkDivergenceError(
+        f"{context or 'network training'}: diverged at epoch {epoch + 1} of {epochs} "
+        f"({problem}, lr {lr:.3g}, seed {seed}); no model was kept. Lower the "
+        "training lr or check the inputs for outliers."
+    )
 
 
 @torch.no_grad()
@@ -329,13 +352,16 @@ def load_network(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     tensors, metadata = read_tensors(path)
     if metadata.get("format") != "repdyn.ResMLP" or "arch" not in metadata:
         raise corrupt(path, "no ResMLP architecture in the metadata")
-    model = ResMLP(**metadata["arch"])
     try:
+        model = ResMLP(**metadata["arch"])
         model.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, ValueError) as err:
         raise corrupt(
             path, f"weights do not fit the stored architecture ({err})"
         ) from err
+    floats = [t for t in tensors.values() if t.is_floating_point()]
+    if not all(torch.isfinite(t).all() for t in floats):
+        raise corrupt(path, "weights hold NaN or inf")
     return model.to(device).eval()
 
 

@@ -159,10 +159,13 @@ def _check_states(states: dict[str, np.ndarray]) -> list[str]:
 def _principal_axes(centred: np.ndarray) -> np.ndarray:
     """Full orthogonal PCA basis ``[p, p]`` (columns), signs fixed deterministically.
 
-    Each axis is flipped so that its largest-magnitude entry is positive.
+    Each axis is flipped so that its largest-magnitude entry is positive. The axes
+    are the eigenvectors of the p x p scatter matrix, so the cost does not grow with
+    the square of the number of samples, and the basis is complete even when there
+    are fewer samples than features.
     """
-    _, _, vt = np.linalg.svd(centred, full_matrices=True)
-    axes = vt.T
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
+    axes = eigenvectors[:, np.argsort(eigenvalues)[::-1]]
     largest = np.argmax(np.abs(axes), axis=0)
     signs = np.sign(axes[largest, np.arange(axes.shape[1])])
     signs[signs == 0] = 1.0

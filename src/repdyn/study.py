@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from repdyn import activations, data, networks
-from repdyn.io import read_npz
+from repdyn.io import corrupt, read_npz
 from repdyn.preprocessing import StatePreprocessor
 
 
@@ -31,6 +31,15 @@ class SurrogateProblem:
     ZL_test: np.ndarray
 
 
+def load_preprocessor(path) -> StatePreprocessor:
+    """The fitted StatePreprocessor stored at ``path``; a broken file names itself."""
+    arrays = read_npz(path)
+    try:
+        return StatePreprocessor.from_arrays(arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise corrupt(path, f"not a preprocessor file ({err})") from err
+
+
 def load_surrogate_problem(
     data_path, weights_path, states_path, preprocessing_path, device="cpu"
 ) -> SurrogateProblem:
@@ -38,7 +47,7 @@ def load_surrogate_problem(
     dataset = data.load_dataset(data_path)
     network = networks.load_network(weights_path, device=device)
     train, test, _, _ = activations.load_states(states_path)
-    preprocessor = StatePreprocessor.from_arrays(read_npz(preprocessing_path))
+    preprocessor = load_preprocessor(preprocessing_path)
     first, last = preprocessor.layer_names_[0], preprocessor.layer_names_[-1]
     return SurrogateProblem(
         dataset=dataset,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from repdyn.koopman import fraction_of_variance_unexplained
+from repdyn.networks import classification_metrics
 from repdyn.preprocessing import StatePreprocessor
 
 _ROWS = 4096
@@ -110,15 +111,9 @@ def _head_logits(network: nn.Module, last: np.ndarray, device) -> np.ndarray:
 
 
 def _accuracies(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
-    per_class = [
-        float(np.mean(predictions[y == c] == c)) if np.any(y == c) else float("nan")
-        for c in range(n_classes)
-    ]
-    return {
-        "accuracy": float(np.mean(predictions == y)),
-        "balanced_accuracy": float(np.nanmean(per_class)),
-        "per_class_accuracy": per_class,
-    }
+    metrics = classification_metrics(y, predictions, n_classes)
+    metrics.pop("predictions")
+    return metrics
 
 
 @contextlib.contextmanager

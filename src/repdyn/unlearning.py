@@ -352,12 +352,9 @@ def membership_inference(
 
 def per_class_accuracy(predictions: np.ndarray, y: np.ndarray, n_classes: int) -> list:
     """Accuracy of each class ``[n_classes]``; NaN for a class without samples."""
-    accuracy = np.full(n_classes, np.nan)
-    for label in range(n_classes):
-        in_class = y == label
-        if in_class.any():
-            accuracy[label] = float((predictions[in_class] == label).mean())
-    return accuracy.tolist()
+    from repdyn.networks import classification_metrics
+
+    return classification_metrics(y, predictions, n_classes)["per_class_accuracy"]
 
 
 def unlearning_metrics(

@@ -1,48 +1,45 @@
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+from repdyn import configcheck, locks
 
+# Bad configuration stops here, before any job runs: first every schema violation
+# and misplaced key as one line each (key, bad value, what is allowed), then
+# Snakemake's validate, which also fills in the schema's defaults, then the checks
+# across keys.
+configcheck.raise_problems(
+    configcheck.schema_problems(
+        config, configcheck.load_schema(Path(workflow.basedir, "schemas/config.schema.yaml"))
+    )
+    + configcheck.kind_problems(config),
+    "schema",
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = list(config["datasets"])
-KNOWN_CLASS_COUNTS = {"yinyang": 3, "mnist": 10}
 NOTEBOOKS = ["fidelity", "topology", "unlearning", "spectrum", "layers"]
 
 
 def check_config_consistency():
     """Checks the schema cannot express; each names the key, the value and the fix."""
-    unknown = set(config["surrogate_network_seeds"]) - set(config["network_seeds"])
-    if unknown:
-        raise ValueError(
-            f"surrogate_network_seeds {sorted(unknown)} are not in network_seeds "
-            f"{config['network_seeds']}: list only trained network seeds"
-        )
-    for name, dataset in config["datasets"].items():
-        n_classes = known_class_count(dataset)
-        for forget in dataset["unlearning"]["forget_classes"]:
-            if n_classes is not None and forget >= n_classes:
-                raise ValueError(
-                    f"datasets.{name}.unlearning.forget_classes: class {forget} is "
-                    f"outside the dataset's classes 0..{n_classes - 1}"
-                )
-        if dataset["kind"] == "mnist" and dataset["source"] == "idx":
-            if not Path(dataset["idx_dir"]).is_dir():
-                raise ValueError(
-                    f"datasets.{name}.idx_dir: folder {dataset['idx_dir']!r} does not "
-                    "exist; put the MNIST IDX files there or use source: embedded"
-                )
-
-
-def known_class_count(dataset):
-    """Number of classes known before reading data, or None (IDX files decide)."""
-    if dataset["kind"] == "mnist" and dataset["source"] != "embedded":
-        return None
-    return KNOWN_CLASS_COUNTS[dataset["kind"]]
+    configcheck.raise_problems(configcheck.consistency_problems(config), "consistency")
 
 
 check_config_consistency()
+
+# A run killed with SIGKILL leaves Snakemake's locks behind; remove them when the
+# process that held them is provably gone, so that a plain rerun resumes (the
+# profile's rerun-incomplete redoes the jobs it left unfinished).
+if workflow.is_main_process:
+    for stale in locks.remove_stale_locks():
+        print(f"removed stale lock {stale} of a killed run", file=sys.stderr)
+
+
+onstart:
+    locks.record_owner()
 
 
 wildcard_constraints:

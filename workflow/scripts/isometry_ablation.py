@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from repdyn import activations, topology
-from repdyn.io import read_npz, write_csv, write_json
+from repdyn.io import write_csv, write_json
 from repdyn.koopman import KoopmanAutoencoder
 from repdyn.logs import run_script
-from repdyn.preprocessing import StatePreprocessor
 from repdyn.runtime import resolve_device
-from repdyn.study import koopman_config
+from repdyn.study import koopman_config, load_preprocessor
 
 
 def main(smk, log):
@@ -23,7 +22,7 @@ def main(smk, log):
     device = resolve_device(smk.params.device)
     weight, seed = float(smk.wildcards.weight), int(smk.wildcards.kae_seed)
     train, test, _, _ = activations.load_states(smk.input.states)
-    preprocessor = StatePreprocessor.from_arrays(read_npz(smk.input.preprocessing))
+    preprocessor = load_preprocessor(smk.input.preprocessing)
     first, last = preprocessor.layer_names_[0], preprocessor.layer_names_[-1]
 
     epochs = section["topology"]["ablation_epochs"] or section["koopman"]["epochs"]

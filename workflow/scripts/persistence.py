@@ -12,14 +12,14 @@ import numpy as np
 from tqdm import tqdm
 
 from repdyn import activations, topology
-from repdyn.io import read_npz, write_npz
+from repdyn.io import corrupt, read_npz, write_npz
 from repdyn.logs import run_script
-from repdyn.preprocessing import StatePreprocessor
+from repdyn.study import load_preprocessor
 
 
 def network_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
     _, test, _, _ = activations.load_states(smk.input.states)
-    preprocessor = StatePreprocessor.from_arrays(read_npz(smk.input.preprocessing))
+    preprocessor = load_preprocessor(smk.input.preprocessing)
     names = list(test)
     clouds = [preprocessor.transform_layer(name, test[name]) for name in names]
     return names, list(range(len(names))), clouds
@@ -27,6 +27,8 @@ def network_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
 
 def surrogate_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
     archive = read_npz(smk.input.iterates)
+    if not {"steps", "iterates"} <= archive.keys():
+        raise corrupt(smk.input.iterates, "no steps or iterates array")
     steps = [int(step) for step in archive["steps"]]
     return [f"t{step}" for step in steps], steps, list(archive["iterates"])
 

@@ -10,22 +10,25 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from repdyn import data, topology
-from repdyn.io import read_npz, write_csv, write_json
+from repdyn.io import corrupt, read_npz, write_csv, write_json
 from repdyn.logs import run_script
 
 
 def load_persistence(path) -> list[dict]:
     """One dict per cloud: name, position (layer index or iterate t), arrays."""
     archive = read_npz(path)
-    return [
-        {
-            "name": str(name),
-            "position": int(position),
-            "deaths": archive[f"deaths/{name}"],
-            "h1": archive[f"h1/{name}"],
-        }
-        for name, position in zip(archive["names"], archive["positions"])
-    ]
+    try:
+        return [
+            {
+                "name": str(name),
+                "position": int(position),
+                "deaths": archive[f"deaths/{name}"],
+                "h1": archive[f"h1/{name}"],
+            }
+            for name, position in zip(archive["names"], archive["positions"])
+        ]
+    except KeyError as err:
+        raise corrupt(path, f"missing array {err}") from err
 
 
 def curves_of(clouds, eps_grid, **labels) -> pd.DataFrame:
