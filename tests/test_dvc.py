@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,8 +14,11 @@ from conftest import BIN, ROOT, snakemake
 
 
 def run(cwd: Path, *command: str) -> str:
+    # dvc.yaml's command is a plain `snakemake`: found, as for a user with the
+    # environment activated, on PATH.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
-        [*command], cwd=cwd, capture_output=True, text=True, timeout=900
+        [*command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
     return result.stdout

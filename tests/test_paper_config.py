@@ -102,7 +102,7 @@ def test_paper_config_without_the_idx_folder_names_the_fix(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "datasets.mnist.idx_dir" in output
-    assert "put the MNIST IDX files there" in output
+    assert "put the four MNIST IDX files there" in output
 
 
 def key_paths(tree: dict, prefix: str = "") -> set[str]:

@@ -52,7 +52,7 @@ def test_schema_rejects_a_misspelt_key(tmp_path):
     (project / "config/bad.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(project, "-n", "--configfile", "config/bad.yaml")
     assert result.returncode != 0
-    assert "epohcs" in result.stderr
+    assert "epohcs" in result.stdout + result.stderr
 
 
 @pytest.mark.slow

@@ -4,6 +4,14 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+# Every job imports repdyn from this checkout's src/ (where there is one), also inside
+# a `--use-conda` environment, so results always come from the code beside the rules.
+SOURCE = Path(workflow.basedir).parent / "src"
+if SOURCE.is_dir():
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(SOURCE), os.getenv("PYTHONPATH")]))
+    )
+
 from repdyn import configcheck, locks
 
 # Bad configuration stops here, before any job runs: first every schema violation
@@ -12,7 +20,8 @@ from repdyn import configcheck, locks
 # across keys.
 configcheck.raise_problems(
     configcheck.schema_problems(
-        config, configcheck.load_schema(Path(workflow.basedir, "schemas/config.schema.yaml"))
+        config,
+        configcheck.load_schema(Path(workflow.basedir, "schemas/config.schema.yaml")),
     )
     + configcheck.kind_problems(config),
     "schema",

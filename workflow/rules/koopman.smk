@@ -10,17 +10,19 @@ rule fit_koopman:
         metrics="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/metrics.json",
         spectrum="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/eigenvalues.csv",
         iterates="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/iterates.npz",
-    params:
-        section=sections("koopman"),
-        device=config["device"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
     log:
         "logs/koopman/{dataset}/net{net_seed}/kae{kae_seed}.log",
     benchmark:
         "benchmarks/rules/koopman/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        section=sections("koopman"),
+        device=config["device"],
     script:
         "../scripts/fit_koopman.py"
 
@@ -33,12 +35,14 @@ rule fit_linear_operator:
         preprocessing="results/states/{dataset}/net{net_seed}/preprocessing.npz",
     output:
         metrics="results/koopman/{dataset}/net{net_seed}/linear.json",
-    params:
-        section=sections("koopman"),
-        device=config["device"],
     log:
         "logs/koopman/{dataset}/net{net_seed}/linear.log",
     benchmark:
         "benchmarks/rules/koopman/{dataset}/net{net_seed}/linear.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    params:
+        section=sections("koopman"),
+        device=config["device"],
     script:
         "../scripts/fit_linear_operator.py"

@@ -5,17 +5,19 @@ rule train_network:
         weights="results/networks/{dataset}/net{net_seed}/network.safetensors",
         history="results/networks/{dataset}/net{net_seed}/history.csv",
         metrics="results/networks/{dataset}/net{net_seed}/metrics.json",
-    params:
-        section=sections("network", "training"),
-        device=config["device"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         "logs/networks/{dataset}/net{net_seed}.log",
     benchmark:
         "benchmarks/rules/networks/{dataset}/net{net_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        section=sections("network", "training"),
+        device=config["device"],
     script:
         "../scripts/train_network.py"
 
@@ -29,5 +31,7 @@ rule linear_classifier:
         "logs/networks/{dataset}/linear_classifier.log",
     benchmark:
         "benchmarks/rules/networks/{dataset}/linear_classifier.tsv"
+    conda:
+        "../envs/repdyn.yaml"
     script:
         "../scripts/linear_classifier.py"

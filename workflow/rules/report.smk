@@ -24,6 +24,8 @@ rule collect_metrics:
         "logs/report/collect_metrics.log",
     benchmark:
         "benchmarks/rules/report/collect_metrics.tsv"
+    conda:
+        "../envs/repdyn.yaml"
     script:
         "../scripts/collect_metrics.py"
 
@@ -50,6 +52,8 @@ rule render_notebook:
         "logs/report/{notebook}.log",
     benchmark:
         "benchmarks/rules/report/{notebook}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
     shell:
         "python -m repdyn.render {input.notebook} {output.executed} {output.html} "
         "--figures {output.figures} > {log} 2>&1"

@@ -5,12 +5,14 @@ rule cache_states:
     output:
         states="results/states/{dataset}/net{net_seed}/states.npz",
         info="results/states/{dataset}/net{net_seed}/states.json",
-    params:
-        device=config["device"],
     log:
         "logs/states/{dataset}/net{net_seed}.log",
     benchmark:
         "benchmarks/rules/states/{dataset}/net{net_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    params:
+        device=config["device"],
     script:
         "../scripts/cache_states.py"
 
@@ -24,5 +26,7 @@ rule fit_preprocessing:
         "logs/states/{dataset}/net{net_seed}_preprocessing.log",
     benchmark:
         "benchmarks/rules/states/{dataset}/net{net_seed}_preprocessing.tsv"
+    conda:
+        "../envs/repdyn.yaml"
     script:
         "../scripts/fit_preprocessing.py"

@@ -4,13 +4,15 @@ rule network_topology:
         preprocessing="results/states/{dataset}/net{net_seed}/preprocessing.npz",
     output:
         persistence="results/topology/{dataset}/net{net_seed}/network.npz",
-    params:
-        section=sections("topology"),
-    threads: 1
     log:
         "logs/topology/{dataset}/net{net_seed}/network.log",
     benchmark:
         "benchmarks/rules/topology/{dataset}/net{net_seed}/network.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    params:
+        section=sections("topology"),
     script:
         "../scripts/persistence.py"
 
@@ -20,13 +22,15 @@ rule surrogate_topology:
         iterates="results/koopman/{dataset}/net{net_seed}/kae{kae_seed}/iterates.npz",
     output:
         persistence="results/topology/{dataset}/net{net_seed}/kae{kae_seed}.npz",
-    params:
-        section=sections("topology"),
-    threads: 1
     log:
         "logs/topology/{dataset}/net{net_seed}/kae{kae_seed}.log",
     benchmark:
         "benchmarks/rules/topology/{dataset}/net{net_seed}/kae{kae_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    params:
+        section=sections("topology"),
     script:
         "../scripts/persistence.py"
 
@@ -42,12 +46,14 @@ rule topology_summary:
     output:
         curves="results/topology/{dataset}/net{net_seed}/betti_curves.csv",
         summary="results/topology/{dataset}/net{net_seed}/summary.json",
-    params:
-        section=sections("topology"),
     log:
         "logs/topology/{dataset}/net{net_seed}/summary.log",
     benchmark:
         "benchmarks/rules/topology/{dataset}/net{net_seed}/summary.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    params:
+        section=sections("topology"),
     script:
         "../scripts/topology_summary.py"
 
@@ -59,13 +65,15 @@ rule isometry_ablation:
     output:
         result="results/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.json",
         curves="results/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.csv",
-    params:
-        section=sections("koopman", "topology"),
-        device=config["device"],
-    threads: 1
     log:
         "logs/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.log",
     benchmark:
         "benchmarks/rules/ablation/{dataset}/net{net_seed}/w{weight}/kae{kae_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    params:
+        section=sections("koopman", "topology"),
+        device=config["device"],
     script:
         "../scripts/isometry_ablation.py"

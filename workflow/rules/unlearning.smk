@@ -8,13 +8,15 @@ rule edit_operator:
     output:
         result="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.json",
         observables="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.npz",
-    params:
-        section=sections("unlearning"),
-        device=config["device"],
     log:
         "logs/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.log",
     benchmark:
         "benchmarks/rules/unlearning/{dataset}/net{net_seed}/class{forget_class}/edit_kae{kae_seed}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    params:
+        section=sections("unlearning"),
+        device=config["device"],
     script:
         "../scripts/edit_operator.py"
 
@@ -25,16 +27,18 @@ rule unlearning_baseline:
         weights="results/networks/{dataset}/net{net_seed}/network.safetensors",
     output:
         result="results/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.json",
-    params:
-        section=sections("network", "training", "unlearning"),
-        device=config["device"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         "logs/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.log",
     benchmark:
         "benchmarks/rules/unlearning/{dataset}/net{net_seed}/class{forget_class}/{baseline}.tsv"
+    conda:
+        "../envs/repdyn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        section=sections("network", "training", "unlearning"),
+        device=config["device"],
     script:
         "../scripts/unlearning_baseline.py"
