@@ -30,12 +30,15 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def snakemake(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def snakemake(
+    cwd: Path, *args: str, timeout: float = 900
+) -> subprocess.CompletedProcess:
     """Run this environment's snakemake in ``cwd``; output captured as text."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         [str(BIN / "snakemake"), *args],
         cwd=cwd,
+        check=False,
         env=env,
         capture_output=True,
         text=True,
@@ -49,5 +52,7 @@ def smoke_run(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("smoke") / "project")
     result = snakemake(project, "--cores", "2", "--configfile", "config/smoke.yaml")
     if result.returncode != 0:
-        pytest.fail(f"smoke run failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        pytest.fail(
+            f"smoke run failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
     return project

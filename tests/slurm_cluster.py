@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ def install_packages(timeout: float = 600) -> None:
     if not missing_programs():
         return
     if os.geteuid() != 0:
-        raise ClusterUnavailable("SLURM is not installed and the tests do not run as root")
+        raise ClusterUnavailable(
+            "SLURM is not installed and the tests do not run as root"
+        )
     if shutil.which("apt-get") is None:
         raise ClusterUnavailable("SLURM is not installed and apt-get is not available")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -68,7 +71,12 @@ def install_packages(timeout: float = 600) -> None:
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
     ):
         result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise ClusterUnavailable(
@@ -127,7 +135,7 @@ class SlurmCluster:
         path = f"{self.folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path}
 
-    def __enter__(self) -> SlurmCluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -153,7 +161,8 @@ class SlurmCluster:
         return self
 
     def _start(self, name: str, command: list[str], **kwargs) -> None:
-        output = open(self.folder / f"{name}.out", "w")
+        # The daemon writes its log here for its whole life.
+        output = open(self.folder / f"{name}.out", "w")  # noqa: SIM115
         self.processes[name] = subprocess.Popen(
             command,
             stdout=output,
@@ -239,8 +248,10 @@ class SlurmCluster:
             "ReturnToService=2",
             "SlurmdParameters=config_overrides",
             "GresTypes=gpu",
-            f"NodeName={host} NodeAddr=127.0.0.1 CPUs={self.cpus} "
-            f"RealMemory={memory_mb()} {gres}State=UNKNOWN",
+            (
+                f"NodeName={host} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+                f"RealMemory={memory_mb()} {gres}State=UNKNOWN"
+            ),
             f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP",
         ]
         self.conf.write_text("\n".join(lines) + "\n")
@@ -257,8 +268,7 @@ class SlurmCluster:
         shim = self.folder / "bin" / "srun"
         shim.parent.mkdir()
         shim.write_text(
-            "#!/bin/sh\n"
-            f'SLURM_CONF="${{SLURM_CONF:-{self.conf}}}" exec {real} "$@"\n'
+            f'#!/bin/sh\nSLURM_CONF="${{SLURM_CONF:-{self.conf}}}" exec {real} "$@"\n'
         )
         shim.chmod(0o755)
 

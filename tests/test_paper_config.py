@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import ROOT, copy_project, snakemake
 from snakemake.utils import validate
 
-from conftest import ROOT, copy_project, snakemake
 from repdyn import data
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -69,16 +69,28 @@ def test_paper_config_validates_against_the_schema():
     assert config["kae_seeds"] == [21, 53, 74, 99, 365]
     assert mnist["source"] == "idx" and mnist["idx_dir"] == "data/mnist"
     assert mnist["network"] == {
-        "width": 784, "n_blocks": 4, "activation": "relu", "batchnorm": True
+        "width": 784,
+        "n_blocks": 4,
+        "activation": "relu",
+        "batchnorm": True,
     }
     paper_mnist_kae = {
-        "hidden": 1000, "n_observables": 800, "k": 10, "lr": 0.005, "epochs": 100,
-        "batch_size": 512, "weight_distance": 0.001,
+        "hidden": 1000,
+        "n_observables": 800,
+        "k": 10,
+        "lr": 0.005,
+        "epochs": 100,
+        "batch_size": 512,
+        "weight_distance": 0.001,
     }
     assert paper_mnist_kae.items() <= mnist["koopman"].items()
     assert yinyang["training"]["epochs"] == 2000
     paper_yinyang_kae = {
-        "hidden": 30, "n_observables": 20, "k": 100, "lr": 0.1, "epochs": 1000,
+        "hidden": 30,
+        "n_observables": 20,
+        "k": 100,
+        "lr": 0.1,
+        "epochs": 1000,
         "batch_size": 1024,
     }
     assert paper_yinyang_kae.items() <= yinyang["koopman"].items()
@@ -89,7 +101,7 @@ def test_paper_config_plans_the_whole_study(paper_project):
         paper_project, "-n", "--quiet", "rules", "--configfile", "config/paper.yaml"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
     assert int(counts["train_network"]) == 2 * 3  # datasets x network seeds
     assert int(counts["fit_koopman"]) == 2 * 5  # datasets x the paper's KAE seeds
     assert int(counts["isometry_ablation"]) == 2 * 3 * 5  # x ablation weights
@@ -144,8 +156,13 @@ def test_paper_mnist_data_network_states_and_kae_run_on_small_idx(paper_project)
         "results/koopman/mnist/net0/kae21/metrics.json",
     ]
     result = snakemake(  # targets first: --configfile takes every word after it
-        paper_project, *targets, "--cores", "1", "--configfile",
-        "config/paper_small.yaml", timeout=300,
+        paper_project,
+        *targets,
+        "--cores",
+        "1",
+        "--configfile",
+        "config/paper_small.yaml",
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
@@ -161,7 +178,5 @@ def test_paper_mnist_data_network_states_and_kae_run_on_small_idx(paper_project)
     states = np.load(results / "states/mnist/net0/states.npz")
     assert states["train/L0"].shape == (300, 784)
     assert states["test/L4"].shape == (100, 784)
-    kae = json.loads(
-        (results / "koopman/mnist/net0/kae21/model.json").read_text()
-    )
+    kae = json.loads((results / "koopman/mnist/net0/kae21/model.json").read_text())
     assert kae["config"]["hidden"] == 1000 and kae["config"]["n_observables"] == 800

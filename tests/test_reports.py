@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -29,7 +28,9 @@ def test_notebook_is_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_has_a_parameters_cell_defaulting_to_results(path):
     notebook = json.loads(path.read_text())
-    tagged = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    tagged = [
+        c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])
+    ]
     assert len(tagged) == 1
     assert 'results_dir = "results"' in "".join(tagged[0]["source"])
 
@@ -40,7 +41,9 @@ def test_html_report_is_self_contained_with_injected_parameters(smoke_run, name)
     html = (smoke_run / f"results/reports/{name}.html").read_text()
     assert "injected-parameters" in html or "Parameters" in html
     assert "results_dir" in html
-    external = re.findall(r"<(?:script|img|link|iframe)[^>]*(?:src|href)=\"(?!data:)", html)
+    external = re.findall(
+        r"<(?:script|img|link|iframe)[^>]*(?:src|href)=\"(?!data:)", html
+    )
     assert external == [], f"{name}.html loads files from outside itself"
     assert "Traceback" not in html
 

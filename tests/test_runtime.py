@@ -69,7 +69,12 @@ def _pipeline(device) -> dict:
     arch = {"d_in": 2, "width": 10, "n_blocks": 2, "n_classes": 3}
     train = networks.TrainConfig(epochs=20, batch_size=128, lr=0.05)
     model, _ = networks.train_network(
-        dataset.X_train, dataset.y_train, arch, train, seed=0, device=device,
+        dataset.X_train,
+        dataset.y_train,
+        arch,
+        train,
+        seed=0,
+        device=device,
         progress=False,
     )
     states = activations.cache_states(model, dataset.X_train, device=device)
@@ -87,12 +92,23 @@ def _pipeline(device) -> dict:
         model, preprocessor, kae, dataset.X_test, dataset.y_test, 3, device
     )
     finetuned, _, _ = unlearning.finetune_on_kept(
-        model, dataset.X_train, dataset.y_train, 2,
-        unlearning.BaselineConfig(finetune_epochs=2), device=device, progress=False,
+        model,
+        dataset.X_train,
+        dataset.y_train,
+        2,
+        unlearning.BaselineConfig(finetune_epochs=2),
+        device=device,
+        progress=False,
     )
     ascended, _, info = unlearning.gradient_ascent(
-        model, dataset.X_train, dataset.y_train, 2, 3,
-        unlearning.BaselineConfig(ascent_max_steps=5), device=device, progress=False,
+        model,
+        dataset.X_train,
+        dataset.y_train,
+        2,
+        3,
+        unlearning.BaselineConfig(ascent_max_steps=5),
+        device=device,
+        progress=False,
     )
     return {
         "model": model,

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import copy_project, snakemake
 from slurm_cluster import ClusterUnavailable, SlurmCluster
 
@@ -34,9 +33,12 @@ pytestmark = pytest.mark.slow
 SMOKE = ("--configfile", "config/smoke.yaml")
 # Options for this test cluster only; a real cluster needs none of them.
 TEST_CLUSTER_OPTIONS = (
-    "--max-threads", "1",  # a 2-CPU node, and the local run's threads: equal numbers
-    "--slurm-status-command", "squeue",  # no accounting database, so no sacct
-    "--slurm-init-seconds-before-status-checks", "2",  # short jobs: poll soon
+    "--max-threads",
+    "1",  # a 2-CPU node, and the local run's threads: equal numbers
+    "--slurm-status-command",
+    "squeue",  # no accounting database, so no sacct
+    "--slurm-init-seconds-before-status-checks",
+    "2",  # short jobs: poll soon
     "--slurm-keep-successful-logs",  # evidence that every job ran under SLURM
 )
 GPU_RULES = ("train_network", "fit_koopman", "isometry_ablation", "unlearning_baseline")
@@ -83,7 +85,10 @@ def planned_jobs(project: Path, *args: str) -> Counter:
     result = snakemake(project, "-n", "--quiet", "rules", *args)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = Counter(
-        {r: int(n) for r, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+        {
+            r: int(n)
+            for r, n in re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE)
+        }
     )
     del counts["total"], counts["all"]
     return counts
@@ -97,7 +102,8 @@ def slurm_run(cluster, tmp_path_factory) -> SlurmRun:
     result = run_on_cluster(
         cluster,
         project,
-        "--workflow-profile", "workflow/profiles/slurm",
+        "--workflow-profile",
+        "workflow/profiles/slurm",
         *TEST_CLUSTER_OPTIONS,
         *SMOKE,
     )
@@ -200,7 +206,8 @@ def test_gpu_profile_gives_each_training_and_fitting_job_a_gpu(
         cluster,
         project,
         *targets,  # first: --configfile takes every word after it
-        "--workflow-profile", "workflow/profiles/slurm-gpu",
+        "--workflow-profile",
+        "workflow/profiles/slurm-gpu",
         *TEST_CLUSTER_OPTIONS,
         *SMOKE,
     )

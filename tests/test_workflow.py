@@ -8,7 +8,6 @@ import re
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, copy_project, snakemake
 
 
@@ -32,7 +31,7 @@ def test_dry_run_plans_every_stage_of_the_default_study():
 
 def test_dry_run_counts_one_network_per_dataset_and_seed():
     result = snakemake(ROOT, "-n", "--quiet", "rules")
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     n_datasets = len(config["datasets"])
     assert int(counts["train_network"]) == n_datasets * len(config["network_seeds"])
@@ -64,7 +63,9 @@ def test_smoke_run_writes_every_stage(smoke_run):
         assert (results / f"states/{dataset}/net0/states.npz").exists()
         assert (results / f"koopman/{dataset}/net0/kae21/model.safetensors").exists()
         assert (results / f"topology/{dataset}/net0/summary.json").exists()
-        assert list((results / f"unlearning/{dataset}/net0").glob("class*/edit_kae*.json"))
+        assert list(
+            (results / f"unlearning/{dataset}/net0").glob("class*/edit_kae*.json")
+        )
     for notebook in ("fidelity", "topology", "unlearning", "spectrum", "layers"):
         assert (results / f"reports/{notebook}.html").stat().st_size > 10_000
     assert list((smoke_run / "logs").rglob("*.log"))

@@ -46,8 +46,15 @@ def accuracy_bars(networks: pd.DataFrame, surrogates: pd.DataFrame) -> plt.Figur
     table = pd.concat(rows, ignore_index=True)
     table["balanced accuracy (%)"] = 100 * table.test_balanced_accuracy
     grid = sns.catplot(
-        data=table, x="model", y="balanced accuracy (%)", col="dataset", kind="bar",
-        errorbar="sd", sharey=False, height=3.5, aspect=1.2,
+        data=table,
+        x="model",
+        y="balanced accuracy (%)",
+        col="dataset",
+        kind="bar",
+        errorbar="sd",
+        sharey=False,
+        height=3.5,
+        aspect=1.2,
     )
     grid.set_titles("{col_name} (held-out test split, mean +- sd over seeds)")
     grid.set_xticklabels(rotation=20)
@@ -58,12 +65,22 @@ def loss_curves(histories: pd.DataFrame) -> plt.Figure:
     """Per-epoch fraction of variance unexplained of each KAE loss term."""
     fvu = [c for c in histories.columns if c.endswith("_fvu")]
     long = histories.melt(
-        id_vars=["dataset", "kae_seed", "epoch"], value_vars=fvu, var_name="loss",
+        id_vars=["dataset", "kae_seed", "epoch"],
+        value_vars=fvu,
+        var_name="loss",
         value_name="FVU",
     )
     grid = sns.relplot(
-        data=long, x="epoch", y="FVU", hue="loss", col="dataset", kind="line",
-        units="kae_seed", estimator=None, height=3.5, aspect=1.3,
+        data=long,
+        x="epoch",
+        y="FVU",
+        hue="loss",
+        col="dataset",
+        kind="line",
+        units="kae_seed",
+        estimator=None,
+        height=3.5,
+        aspect=1.3,
         facet_kws={"sharex": False},
     )
     grid.set(yscale="log")
@@ -73,21 +90,40 @@ def loss_curves(histories: pd.DataFrame) -> plt.Figure:
 def topology_trend(topology: pd.DataFrame) -> plt.Figure:
     """beta0 at the summary scale: network per layer, surrogate per iterate."""
     datasets = sorted(topology.dataset.unique())
-    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 6.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(datasets), figsize=(5 * len(datasets), 6.5), squeeze=False
+    )
     for column, dataset in enumerate(datasets):
         part = topology[topology.dataset == dataset]
         eps, classes = part.eps.iloc[0], part.n_classes.iloc[0]
-        network, surrogate = part[part.source == "network"], part[part.source == "surrogate"]
-        sns.lineplot(data=network, x="position", y="betti0", marker="o",
-                     ax=axes[0, column])
-        axes[0, column].set(title=f"{dataset}: network, eps = {eps:.3g}",
-                            xlabel="layer", yscale="log", ylabel="beta0")
+        network, surrogate = (
+            part[part.source == "network"],
+            part[part.source == "surrogate"],
+        )
+        sns.lineplot(
+            data=network, x="position", y="betti0", marker="o", ax=axes[0, column]
+        )
+        axes[0, column].set(
+            title=f"{dataset}: network, eps = {eps:.3g}",
+            xlabel="layer",
+            yscale="log",
+            ylabel="beta0",
+        )
         axes[0, column].set_xticks(network.position, network.stage)
-        sns.lineplot(data=surrogate, x="position", y="betti0", marker="o",
-                     errorbar="sd", ax=axes[1, column])
-        axes[1, column].set(title=f"{dataset}: surrogate iterates (sd over KAE seeds)",
-                            xlabel="iterate t", yscale="log", ylabel="beta0")
+        sns.lineplot(
+            data=surrogate,
+            x="position",
+            y="betti0",
+            marker="o",
+            errorbar="sd",
+            ax=axes[1, column],
+        )
+        axes[1, column].set(
+            title=f"{dataset}: surrogate iterates (sd over KAE seeds)",
+            xlabel="iterate t",
+            yscale="log",
+            ylabel="beta0",
+        )
         for ax in axes[:, column]:
             ax.axhline(classes, color="grey", linestyle="--", label="classes")
     fig.tight_layout()
@@ -98,8 +134,16 @@ def betti_curves(curves: pd.DataFrame, dataset: str, betti: str) -> plt.Figure:
     """beta_i(eps) for every network layer and every surrogate iterate of a dataset."""
     part = curves[curves.dataset == dataset]
     grid = sns.relplot(
-        data=part, x="eps", y=betti, hue="position", col="source", kind="line",
-        errorbar="sd", palette="viridis", height=3.5, aspect=1.3,
+        data=part,
+        x="eps",
+        y=betti,
+        hue="position",
+        col="source",
+        kind="line",
+        errorbar="sd",
+        palette="viridis",
+        height=3.5,
+        aspect=1.3,
     )
     grid.set(xscale="log")
     grid.figure.suptitle(f"{dataset}: {betti} curves (held-out test states)", y=1.03)
@@ -108,13 +152,27 @@ def betti_curves(curves: pd.DataFrame, dataset: str, betti: str) -> plt.Figure:
 
 def ablation_curves(curves: pd.DataFrame) -> plt.Figure:
     """Betti curves of the encodings for each distance-loss weight, beside the states."""
-    long = curves.melt(id_vars=["weight", "kae_seed", "cloud", "eps"],
-                       value_vars=["betti0", "betti1"], var_name="betti", value_name="count")
-    long["cloud"] = np.where(long.cloud == "states", "states",
-                             "encoded, weight " + long.weight.astype(str))
-    grid = sns.relplot(data=long, x="eps", y="count", hue="cloud", col="betti",
-                       kind="line", errorbar="sd", height=3.5, aspect=1.3,
-                       facet_kws={"sharey": False})
+    long = curves.melt(
+        id_vars=["weight", "kae_seed", "cloud", "eps"],
+        value_vars=["betti0", "betti1"],
+        var_name="betti",
+        value_name="count",
+    )
+    long["cloud"] = np.where(
+        long.cloud == "states", "states", "encoded, weight " + long.weight.astype(str)
+    )
+    grid = sns.relplot(
+        data=long,
+        x="eps",
+        y="count",
+        hue="cloud",
+        col="betti",
+        kind="line",
+        errorbar="sd",
+        height=3.5,
+        aspect=1.3,
+        facet_kws={"sharey": False},
+    )
     grid.set(xscale="log")
     return grid.figure
 
@@ -122,9 +180,16 @@ def ablation_curves(curves: pd.DataFrame) -> plt.Figure:
 def spectrum(eigenvalues: pd.DataFrame) -> plt.Figure:
     """Eigenvalues of K^k in the complex plane with the unit circle, per dataset."""
     part = eigenvalues[eigenvalues.operator == "Kk"]
-    grid = sns.relplot(data=part, x="real", y="imag", hue="kae_seed", col="dataset",
-                       palette="deep", height=3.8, facet_kws={"sharex": False,
-                                                             "sharey": False})
+    grid = sns.relplot(
+        data=part,
+        x="real",
+        y="imag",
+        hue="kae_seed",
+        col="dataset",
+        palette="deep",
+        height=3.8,
+        facet_kws={"sharex": False, "sharey": False},
+    )
     angle = np.linspace(0, 2 * np.pi, 200)
     for ax in grid.axes.flat:
         ax.plot(np.cos(angle), np.sin(angle), color="grey", linewidth=0.8)
@@ -137,15 +202,27 @@ def moduli(eigenvalues: pd.DataFrame) -> plt.Figure:
     """Sorted eigenvalue moduli of K (one step) and K^k, per dataset and KAE seed."""
     part = eigenvalues.copy()
     part["rank"] = part.groupby(["dataset", "kae_seed", "operator"]).modulus.rank(
-        ascending=False, method="first")
-    grid = sns.relplot(data=part, x="rank", y="modulus", hue="kae_seed", col="dataset",
-                       row="operator", kind="line", marker="o", height=3, aspect=1.4,
-                       facet_kws={"sharex": False, "sharey": False})
+        ascending=False, method="first"
+    )
+    grid = sns.relplot(
+        data=part,
+        x="rank",
+        y="modulus",
+        hue="kae_seed",
+        col="dataset",
+        row="operator",
+        kind="line",
+        marker="o",
+        height=3,
+        aspect=1.4,
+        facet_kws={"sharex": False, "sharey": False},
+    )
     return grid.figure
 
 
-def pca_views(clouds: dict[str, np.ndarray], labels: np.ndarray, dims: int = 2,
-              ncols: int = 4) -> plt.Figure:
+def pca_views(
+    clouds: dict[str, np.ndarray], labels: np.ndarray, dims: int = 2, ncols: int = 4
+) -> plt.Figure:
     """PCA projection of each cloud (layer or iterate), coloured by class."""
     from sklearn.decomposition import PCA
 
@@ -172,9 +249,18 @@ def unlearning_per_class(per_class: pd.DataFrame) -> plt.Figure:
     part["accuracy (%)"] = 100 * part.accuracy
     part["panel"] = part.dataset + ", forget class " + part.forget_class.astype(str)
     grid = sns.catplot(
-        data=part, x="class", y="accuracy (%)", hue="stage", col="method",
-        row="panel", kind="bar", errorbar="sd", height=2.6, aspect=1.3,
-        hue_order=["before", "after"], sharex=False,
+        data=part,
+        x="class",
+        y="accuracy (%)",
+        hue="stage",
+        col="method",
+        row="panel",
+        kind="bar",
+        errorbar="sd",
+        height=2.6,
+        aspect=1.3,
+        hue_order=["before", "after"],
+        sharex=False,
     )
     grid.set_titles("{row_name}: {col_name}")
     return grid.figure
@@ -195,8 +281,13 @@ def edit_pca(archive: dict) -> plt.Figure:
         points = pca.transform(archive[key])
         kept = labels != forget
         ax.scatter(*points[kept].T, c=labels[kept], cmap="tab10", vmin=0, vmax=9, s=4)
-        ax.scatter(*points[~kept].T, color="black", marker="x", s=10,
-                   label=f"class {forget} (forgotten)")
+        ax.scatter(
+            *points[~kept].T,
+            color="black",
+            marker="x",
+            s=10,
+            label=f"class {forget} (forgotten)",
+        )
         ax.set_title(key.replace("advanced_", "advanced observables, ") + " the edit")
         ax.legend(loc="best", fontsize=8)
     return fig

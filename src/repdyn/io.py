@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -135,10 +136,14 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except ValueError as err:
         raise corrupt(path, f"refused to load ({err})") from err
     except Exception as err:  # zipfile.BadZipFile, EOFError, OSError, ...
-        raise corrupt(path, f"not a readable npz archive ({type(err).__name__}: {err})") from err
+        raise corrupt(
+            path, f"not a readable npz archive ({type(err).__name__}: {err})"
+        ) from err
 
 
-def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict | None = None) -> None:
+def write_tensors(
+    path: str | os.PathLike, tensors: dict, metadata: dict | None = None
+) -> None:
     """Write a dict of torch tensors with safetensors, atomically.
 
     The same tensors and metadata always give the same bytes: safetensors writes its
@@ -177,7 +182,7 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict, dict]:
         raise corrupt(path, "file does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
             metadata = {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
     except Exception as err:  # safetensors raises SafetensorError and others
         raise corrupt(path, f"not a readable safetensors file ({err})") from err
@@ -199,7 +204,9 @@ def check_finite(name: str, array: np.ndarray, source: str | os.PathLike) -> Non
     """Raise a ValueError naming ``source`` if ``array`` holds NaN or inf."""
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f"{source}: {name} holds {bad} NaN or inf values; fix the input")
+        raise ValueError(
+            f"{source}: {name} holds {bad} NaN or inf values; fix the input"
+        )
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

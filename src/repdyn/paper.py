@@ -34,7 +34,7 @@ def _spread(values) -> dict:
     return {
         "mean": float(np.mean(values)) if len(values) else None,
         "std": float(np.std(values)) if len(values) else None,
-        "n": int(len(values)),
+        "n": len(values),
     }
 
 
@@ -57,11 +57,21 @@ def network_rows(networks: pd.DataFrame) -> list[dict]:
     for dataset, group in networks.groupby("dataset"):
         nets = group[group.model == "resmlp"]
         linear = group[group.model == "linear_classifier"]
-        rows.append(_row(dataset, "network_accuracy",
-                         _spread(100 * nets.test_balanced_accuracy),
-                         note="balanced accuracy over network seeds"))
-        rows.append(_row(dataset, "linear_classifier_accuracy",
-                         _spread(100 * linear.test_balanced_accuracy)))
+        rows.append(
+            _row(
+                dataset,
+                "network_accuracy",
+                _spread(100 * nets.test_balanced_accuracy),
+                note="balanced accuracy over network seeds",
+            )
+        )
+        rows.append(
+            _row(
+                dataset,
+                "linear_classifier_accuracy",
+                _spread(100 * linear.test_balanced_accuracy),
+            )
+        )
     return rows
 
 
@@ -70,38 +80,88 @@ def surrogate_rows(surrogates: pd.DataFrame) -> list[dict]:
     for dataset, group in surrogates.groupby("dataset"):
         kae = group[group.method == "kae"]
         linear = group[group.method == "linear_operator"]
-        rows.append(_row(dataset, "surrogate_accuracy",
-                         _spread(100 * kae.test_balanced_accuracy),
-                         note="balanced accuracy over KAE seeds"))
-        rows.append(_row(dataset, "surrogate_gap", _spread(kae.gap_points),
-                         unit="points", note="network minus surrogate, same network"))
-        rows.append(_row(dataset, "surrogate_agreement",
-                         _spread(100 * kae.test_agreement),
-                         note="share of test inputs labelled as the network does"))
-        rows.append(_row(dataset, "linear_operator_accuracy",
-                         _spread(100 * linear.test_balanced_accuracy),
-                         note="least-squares operator on the same states"))
+        rows.append(
+            _row(
+                dataset,
+                "surrogate_accuracy",
+                _spread(100 * kae.test_balanced_accuracy),
+                note="balanced accuracy over KAE seeds",
+            )
+        )
+        rows.append(
+            _row(
+                dataset,
+                "surrogate_gap",
+                _spread(kae.gap_points),
+                unit="points",
+                note="network minus surrogate, same network",
+            )
+        )
+        rows.append(
+            _row(
+                dataset,
+                "surrogate_agreement",
+                _spread(100 * kae.test_agreement),
+                note="share of test inputs labelled as the network does",
+            )
+        )
+        rows.append(
+            _row(
+                dataset,
+                "linear_operator_accuracy",
+                _spread(100 * linear.test_balanced_accuracy),
+                note="least-squares operator on the same states",
+            )
+        )
     return rows
 
 
 def topology_rows(summaries: list[dict]) -> list[dict]:
     rows = []
     for s in summaries:
-        scale = f"summary scale eps = {s['summary_scale']:.4g} ({s['summary_scale_rule']})"
-        rows.append(_row(s["dataset"], "network_betti0",
-                         {"mean": s["network_betti0"], "std": None, "n": 1},
-                         unit="components", note=scale))
-        rows.append(_row(s["dataset"], "surrogate_betti0",
-                         {"mean": s["surrogate_betti0_mean"],
-                          "std": s["surrogate_betti0_std"],
-                          "n": len(s["surrogate_betti0"])},
-                         unit="components", note=scale))
-        rows.append(_row(s["dataset"], "network_trend_spearman",
-                         {"mean": s["network_trend_spearman"], "std": None, "n": 1},
-                         unit="rho", note="depth vs |beta0 - classes|"))
-        rows.append(_row(s["dataset"], "surrogate_trend_spearman",
-                         {"mean": s["surrogate_trend_spearman"], "std": None, "n": 1},
-                         unit="rho", note="iterate vs |mean beta0 - classes|"))
+        scale = (
+            f"summary scale eps = {s['summary_scale']:.4g} ({s['summary_scale_rule']})"
+        )
+        rows.append(
+            _row(
+                s["dataset"],
+                "network_betti0",
+                {"mean": s["network_betti0"], "std": None, "n": 1},
+                unit="components",
+                note=scale,
+            )
+        )
+        rows.append(
+            _row(
+                s["dataset"],
+                "surrogate_betti0",
+                {
+                    "mean": s["surrogate_betti0_mean"],
+                    "std": s["surrogate_betti0_std"],
+                    "n": len(s["surrogate_betti0"]),
+                },
+                unit="components",
+                note=scale,
+            )
+        )
+        rows.append(
+            _row(
+                s["dataset"],
+                "network_trend_spearman",
+                {"mean": s["network_trend_spearman"], "std": None, "n": 1},
+                unit="rho",
+                note="depth vs |beta0 - classes|",
+            )
+        )
+        rows.append(
+            _row(
+                s["dataset"],
+                "surrogate_trend_spearman",
+                {"mean": s["surrogate_trend_spearman"], "std": None, "n": 1},
+                unit="rho",
+                note="iterate vs |mean beta0 - classes|",
+            )
+        )
     return rows
 
 
@@ -113,15 +173,33 @@ def unlearning_rows(unlearning: pd.DataFrame) -> list[dict]:
     groups = unlearning.groupby(["dataset", "forget_class", "method"])
     for (dataset, forget, method), group in groups:
         label = f"forget class {forget}, {method}"
-        forget_row = _row(dataset, "forget_accuracy",
-                          _spread(100 * group.forget_accuracy_after), note=label)
+        forget_row = _row(
+            dataset,
+            "forget_accuracy",
+            _spread(100 * group.forget_accuracy_after),
+            note=label,
+        )
         if (dataset, forget) != PAPER_FORGET_CLASS:
             forget_row.update(paper=None, paper_note="not reported by the paper")
         rows.append(forget_row)
-        rows.append(_row(dataset, "retain_drop", _spread(100 * group.retain_drop),
-                         unit="points", note=label))
-        rows.append(_row(dataset, "unlearning_seconds", _spread(group.seconds),
-                         unit="s", note=label))
+        rows.append(
+            _row(
+                dataset,
+                "retain_drop",
+                _spread(100 * group.retain_drop),
+                unit="points",
+                note=label,
+            )
+        )
+        rows.append(
+            _row(
+                dataset,
+                "unlearning_seconds",
+                _spread(group.seconds),
+                unit="s",
+                note=label,
+            )
+        )
     return rows
 
 
@@ -133,7 +211,13 @@ def paper_comparison(networks, surrogates, topology_summaries, unlearning, ablat
     if len(ablation):
         for weight, group in ablation.groupby("weight_distance"):
             for dim in (0, 1):
-                rows.append(_row(group.dataset.iloc[0], f"ablation_bottleneck_h{dim}",
-                                 _spread(group[f"bottleneck_h{dim}"]), unit="distance",
-                                 note=f"distance-loss weight {weight}"))
+                rows.append(
+                    _row(
+                        group.dataset.iloc[0],
+                        f"ablation_bottleneck_h{dim}",
+                        _spread(group[f"bottleneck_h{dim}"]),
+                        unit="distance",
+                        note=f"distance-loss weight {weight}",
+                    )
+                )
     return {"split": "test", "rows": rows}

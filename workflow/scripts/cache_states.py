@@ -29,8 +29,12 @@ def main(smk, log):
             "test_shapes": {name: list(s.shape) for name, s in test.items()},
         },
     )
-    log.info("cached layers %s for %d train and %d test inputs", list(train),
-             len(dataset.y_train), len(dataset.y_test))
+    log.info(
+        "cached layers %s for %d train and %d test inputs",
+        list(train),
+        len(dataset.y_train),
+        len(dataset.y_test),
+    )
 
 
 run_script(snakemake, main)  # noqa: F821

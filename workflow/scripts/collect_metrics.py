@@ -87,17 +87,37 @@ def topology_tables(summary_paths) -> tuple[pd.DataFrame, pd.DataFrame, list]:
         s = read_json(path)
         summaries.append(s)
         curves.append(read_csv(Path(path).with_name("betti_curves.csv")))
-        base = {"dataset": s["dataset"], "network_seed": s["network_seed"],
-                "eps": s["summary_scale"], "n_classes": s["n_classes"]}
+        base = {
+            "dataset": s["dataset"],
+            "network_seed": s["network_seed"],
+            "eps": s["summary_scale"],
+            "n_classes": s["n_classes"],
+        }
         for position, (name, b0) in enumerate(
             zip(s["network_layers"], s["network_betti0"])
         ):
-            rows.append({**base, "source": "network", "kae_seed": -1, "stage": name,
-                         "position": position, "betti0": b0})
+            rows.append(
+                {
+                    **base,
+                    "source": "network",
+                    "kae_seed": -1,
+                    "stage": name,
+                    "position": position,
+                    "betti0": b0,
+                }
+            )
         for seed, values in s["surrogate_betti0"].items():
             for t, b0 in zip(s["surrogate_iterates"], values):
-                rows.append({**base, "source": "surrogate", "kae_seed": int(seed),
-                             "stage": f"t{t}", "position": t, "betti0": b0})
+                rows.append(
+                    {
+                        **base,
+                        "source": "surrogate",
+                        "kae_seed": int(seed),
+                        "stage": f"t{t}",
+                        "position": t,
+                        "betti0": b0,
+                    }
+                )
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summaries
 
 
@@ -109,8 +129,14 @@ def unlearning_tables(paths) -> tuple[pd.DataFrame, pd.DataFrame]:
         keys = ("dataset", "network_seed", "kae_seed", "forget_class", "method")
         for stage in ("before", "after"):
             for label, accuracy in enumerate(result[stage]["per_class_accuracy"]):
-                per_class.append({**{k: result[k] for k in keys}, "stage": stage,
-                                  "class": label, "accuracy": accuracy})
+                per_class.append(
+                    {
+                        **{k: result[k] for k in keys},
+                        "stage": stage,
+                        "class": label,
+                        "accuracy": accuracy,
+                    }
+                )
         rows.append({k: v for k, v in flat(path).items() if not isinstance(v, list)})
     return pd.DataFrame(rows), pd.DataFrame(per_class)
 
@@ -179,8 +205,12 @@ def main(smk, log):
         smk.output.metrics,
         headline_metrics(networks, surrogates, unlearning, topology_summaries),
     )
-    log.info("collected %d networks, %d surrogates, %d unlearning results",
-             len(networks), len(surrogates), len(unlearning))
+    log.info(
+        "collected %d networks, %d surrogates, %d unlearning results",
+        len(networks),
+        len(surrogates),
+        len(unlearning),
+    )
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -14,7 +14,10 @@ def main(smk, log):
     section = smk.params.section["unlearning"]
     device = resolve_device(smk.params.device)
     problem = load_surrogate_problem(
-        smk.input.data, smk.input.weights, smk.input.states, smk.input.preprocessing,
+        smk.input.data,
+        smk.input.weights,
+        smk.input.states,
+        smk.input.preprocessing,
         device,
     )
     kae = KoopmanAutoencoder.load(smk.input.model, device=device)
@@ -32,8 +35,14 @@ def main(smk, log):
     )
 
     report, arrays = unlearning.surrogate_unlearning(
-        problem.network, problem.preprocessor, kae, problem.dataset, forget_class,
-        context, config, device,
+        problem.network,
+        problem.preprocessor,
+        kae,
+        problem.dataset,
+        forget_class,
+        context,
+        config,
+        device,
     )
     observables = kae.encode(problem.Z0_test)  # [n_test, q]
     write_npz(
@@ -45,9 +54,12 @@ def main(smk, log):
         **arrays,
     )
     write_json(smk.output.result, {**report, "split": "test"})
-    log.info("edit: forget accuracy %.4f -> %.4f in %.4f s",
-             report["forget_accuracy_before"], report["forget_accuracy_after"],
-             report["seconds"])
+    log.info(
+        "edit: forget accuracy %.4f -> %.4f in %.4f s",
+        report["forget_accuracy_before"],
+        report["forget_accuracy_after"],
+        report["seconds"],
+    )
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -33,11 +33,16 @@ def main(smk, log):
     section = smk.params.section
     device = resolve_device(smk.params.device)
     problem = load_surrogate_problem(
-        smk.input.data, smk.input.weights, smk.input.states, smk.input.preprocessing,
+        smk.input.data,
+        smk.input.weights,
+        smk.input.states,
+        smk.input.preprocessing,
         device,
     )
-    dataset, net_seed, kae_seed = problem.dataset.name, smk.wildcards.net_seed, int(
-        smk.wildcards.kae_seed
+    dataset, net_seed, kae_seed = (
+        problem.dataset.name,
+        smk.wildcards.net_seed,
+        int(smk.wildcards.kae_seed),
     )
     context = f"dataset {dataset}, network seed {net_seed}, KAE seed {kae_seed}"
     kae = KoopmanAutoencoder(
@@ -46,15 +51,25 @@ def main(smk, log):
 
     args = (problem.network, problem.preprocessor, kae)
     test = surrogate_metrics(
-        *args, problem.dataset.X_test, problem.dataset.y_test,
-        problem.dataset.n_classes, device,
+        *args,
+        problem.dataset.X_test,
+        problem.dataset.y_test,
+        problem.dataset.n_classes,
+        device,
     )
     train = surrogate_metrics(
-        *args, problem.dataset.X_train, problem.dataset.y_train,
-        problem.dataset.n_classes, device,
+        *args,
+        problem.dataset.X_train,
+        problem.dataset.y_train,
+        problem.dataset.n_classes,
+        device,
     )
-    log.info("%s: surrogate test balanced accuracy %.4f, agreement %.4f",
-             context, test["balanced_accuracy"], test["agreement"])
+    log.info(
+        "%s: surrogate test balanced accuracy %.4f, agreement %.4f",
+        context,
+        test["balanced_accuracy"],
+        test["agreement"],
+    )
 
     kae.save(smk.output.model)
     write_csv(smk.output.history, kae.history_)

@@ -11,7 +11,10 @@ from repdyn.surrogate import surrogate_metrics
 def main(smk, log):
     device = resolve_device(smk.params.device)
     problem = load_surrogate_problem(
-        smk.input.data, smk.input.weights, smk.input.states, smk.input.preprocessing,
+        smk.input.data,
+        smk.input.weights,
+        smk.input.states,
+        smk.input.preprocessing,
         device,
     )
     rank = smk.params.section["koopman"]["linear_rank"]
@@ -20,7 +23,12 @@ def main(smk, log):
     dataset = problem.dataset
     metrics = {
         split: surrogate_metrics(
-            problem.network, problem.preprocessor, baseline, X, y, dataset.n_classes,
+            problem.network,
+            problem.preprocessor,
+            baseline,
+            X,
+            y,
+            dataset.n_classes,
             device,
         )
         for split, X, y in (
@@ -28,8 +36,10 @@ def main(smk, log):
             ("train", dataset.X_train, dataset.y_train),
         )
     }
-    log.info("linear operator: test balanced accuracy %.4f",
-             metrics["test"]["balanced_accuracy"])
+    log.info(
+        "linear operator: test balanced accuracy %.4f",
+        metrics["test"]["balanced_accuracy"],
+    )
     write_json(
         smk.output.metrics,
         {

@@ -6,7 +6,6 @@ themselves by the bottleneck distance. Both clouds keep their own scale, since
 preserving distances (scale included) is what the loss asks of the encoder.
 """
 
-import numpy as np
 import pandas as pd
 
 from repdyn import activations, topology
@@ -39,7 +38,9 @@ def main(smk, log):
     deaths = {name: topology.h0_death_times(cloud) for name, cloud in clouds.items()}
     diagrams = {
         name: topology.persistence_diagrams(
-            cloud, max_points=max_points, max_edge_length=float(deaths[name].max()),
+            cloud,
+            max_points=max_points,
+            max_edge_length=float(deaths[name].max()),
             seed=0,
         )
         for name, cloud in clouds.items()

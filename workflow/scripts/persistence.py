@@ -50,8 +50,12 @@ def main(smk, log):
         arrays[f"deaths/{name}"] = deaths
         arrays[f"h0/{name}"] = diagrams[0]
         arrays[f"h1/{name}"] = diagrams[1]
-        log.info("%s: %d points, %d H1 bars on the subsample", name, len(cloud),
-                 len(diagrams[1]))
+        log.info(
+            "%s: %d points, %d H1 bars on the subsample",
+            name,
+            len(cloud),
+            len(diagrams[1]),
+        )
     write_npz(smk.output.persistence, **arrays)
 
 

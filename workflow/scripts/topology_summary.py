@@ -83,7 +83,7 @@ def main(smk, log):
     ]
     write_csv(smk.output.curves, pd.concat(frames, ignore_index=True))
 
-    at_scale = lambda clouds: [  # noqa: E731
+    at_scale = lambda clouds: [
         int(topology.betti0_curve(c["deaths"], np.array([scale]))[0]) for c in clouds
     ]
     network_betti0 = at_scale(network)
@@ -102,13 +102,19 @@ def main(smk, log):
         "surrogate_iterates": iterate_positions,
         "surrogate_betti0": {str(k): v for k, v in surrogate_betti0.items()},
         "surrogate_betti0_mean": mean_surrogate.tolist(),
-        "surrogate_betti0_std": np.std(list(surrogate_betti0.values()), axis=0).tolist(),
+        "surrogate_betti0_std": np.std(
+            list(surrogate_betti0.values()), axis=0
+        ).tolist(),
         "network_trend_spearman": trend(range(len(network)), network_betti0, n_classes),
         "surrogate_trend_spearman": trend(iterate_positions, mean_surrogate, n_classes),
         "last_iterate_ratio_to_classes": float(mean_surrogate[-1] / n_classes),
     }
-    log.info("summary scale %.4g: network beta0 %s, surrogate mean %s", scale,
-             network_betti0, np.round(mean_surrogate, 1).tolist())
+    log.info(
+        "summary scale %.4g: network beta0 %s, surrogate mean %s",
+        scale,
+        network_betti0,
+        np.round(mean_surrogate, 1).tolist(),
+    )
     write_json(smk.output.summary, summary)
 
 

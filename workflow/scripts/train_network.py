@@ -19,10 +19,17 @@ def main(smk, log):
     train_config = networks.TrainConfig(**section["training"])
 
     model, history = networks.train_network(
-        dataset.X_train, dataset.y_train, arch, train_config, seed, device=device,
+        dataset.X_train,
+        dataset.y_train,
+        arch,
+        train_config,
+        seed,
+        device=device,
         context=f"dataset {dataset.name}, network seed {seed}",
     )
-    test = networks.evaluate(model, dataset.X_test, dataset.y_test, dataset.n_classes, device)
+    test = networks.evaluate(
+        model, dataset.X_test, dataset.y_test, dataset.n_classes, device
+    )
     train = networks.evaluate(
         model, dataset.X_train, dataset.y_train, dataset.n_classes, device
     )

@@ -12,27 +12,48 @@ def main(smk, log):
     device = resolve_device(smk.params.device)
     dataset = data.load_dataset(smk.input.data)
     network = networks.load_network(smk.input.weights, device=device)
-    net_seed, forget_class = int(smk.wildcards.net_seed), int(smk.wildcards.forget_class)
+    net_seed, forget_class = (
+        int(smk.wildcards.net_seed),
+        int(smk.wildcards.forget_class),
+    )
 
     training = dict(section["training"])
     training["epochs"] = settings["retrain_epochs"] or training["epochs"]
-    arch = {"d_in": dataset.X_train.shape[1], "n_classes": dataset.n_classes,
-            **section["network"]}
+    arch = {
+        "d_in": dataset.X_train.shape[1],
+        "n_classes": dataset.n_classes,
+        **section["network"],
+    }
     config = unlearning.BaselineConfig(
         finetune_epochs=settings["finetune_epochs"],
         ascent_max_steps=settings["ascent_max_steps"],
     )
-    context = {"dataset": dataset.name, "network_seed": net_seed, "kae_seed": -1,
-               "forget_class": forget_class}
+    context = {
+        "dataset": dataset.name,
+        "network_seed": net_seed,
+        "kae_seed": -1,
+        "forget_class": forget_class,
+    }
     report = unlearning.network_unlearning(
-        smk.wildcards.baseline, network, dataset, forget_class, context, config,
-        arch=arch, train_config=networks.TrainConfig(**training), seed=net_seed,
+        smk.wildcards.baseline,
+        network,
+        dataset,
+        forget_class,
+        context,
+        config,
+        arch=arch,
+        train_config=networks.TrainConfig(**training),
+        seed=net_seed,
         device=device,
     )
     write_json(smk.output.result, {**report, "split": "test"})
-    log.info("%s: forget accuracy %.4f -> %.4f in %.2f s", smk.wildcards.baseline,
-             report["forget_accuracy_before"], report["forget_accuracy_after"],
-             report["seconds"])
+    log.info(
+        "%s: forget accuracy %.4f -> %.4f in %.2f s",
+        smk.wildcards.baseline,
+        report["forget_accuracy_before"],
+        report["forget_accuracy_after"],
+        report["seconds"],
+    )
 
 
 run_script(snakemake, main)  # noqa: F821
