@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# Every recipe, and every tool it starts (snakemake's jobs, dvc's stage command),
+# finds the virtual environment's programs first, as if it were activated.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run smoke test lint report dag bench clean
 

@@ -48,6 +48,20 @@ def to_html(executed: Path, html: Path) -> None:
         tmp.write_text(body, encoding="utf-8")
 
 
+def render(
+    notebook: Path, executed: Path, html: Path, figures: Path, results: Path
+) -> None:
+    """Execute ``notebook`` on the ``results`` folder, saving its figures in
+    ``figures``, and write the executed notebook and its HTML rendering."""
+    # The figures folder is an output of its own; a failed run leaves it to
+    # Snakemake, which deletes the outputs of failed jobs.
+    shutil.rmtree(figures, ignore_errors=True)
+    Path(figures).mkdir(parents=True)
+    parameters = {"results_dir": str(results), "figures_dir": str(figures)}
+    execute(Path(notebook), Path(executed), parameters)
+    to_html(Path(executed), Path(html))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
@@ -56,14 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figures", type=Path, required=True)
     parser.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
-
-    # The figures folder is an output of its own; a failed run leaves it to
-    # Snakemake, which deletes the outputs of failed jobs.
-    shutil.rmtree(args.figures, ignore_errors=True)
-    args.figures.mkdir(parents=True)
-    parameters = {"results_dir": str(args.results), "figures_dir": str(args.figures)}
-    execute(args.notebook, args.executed, parameters)
-    to_html(args.executed, args.html)
+    render(args.notebook, args.executed, args.html, args.figures, args.results)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,5 @@ rule render_notebook:
         "benchmarks/rules/report/{notebook}.tsv"
     conda:
         "../envs/repdyn.yaml"
-    shell:
-        "python -m repdyn.render {input.notebook} {output.executed} {output.html} "
-        "--figures {output.figures} > {log} 2>&1"
+    script:
+        "../scripts/render_notebook.py"
