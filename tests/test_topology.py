@@ -11,6 +11,7 @@ from repdyn.topology import (
     bottleneck,
     eps_grid,
     h0_death_times,
+    matched_scale,
     normalise_cloud,
     persistence_diagrams,
     summary_scale,
@@ -119,6 +120,35 @@ def test_summary_scale_is_middle_of_the_n_classes_range():
     assert betti0_curve(deaths, [eps])[0] == 3
     with pytest.raises(ValueError, match="at least 2"):
         summary_scale(deaths, n_classes=1)
+
+
+def test_matched_scale_carries_eps_by_the_ratio_of_median_spacings():
+    eps, description = matched_scale(
+        0.6, np.array([0.1, 0.2, 0.3]), np.array([0.05, 0.1, 0.9])
+    )
+
+    assert eps == pytest.approx(0.3)  # 0.6 * 0.1 / 0.2
+    assert "median H0 death" in description
+
+
+def test_matched_scale_of_a_rescaled_cloud_counts_the_same_components():
+    # The same blobs with their within-blob scatter halved, as a decoder smooths:
+    # the median spacing halves, so does the matched eps, and it still sees 3 blobs.
+    points, labels = blobs(), np.repeat(np.arange(3), 40)
+    centres = np.stack([points[labels == c].mean(0) for c in range(3)])
+    smooth = centres[labels] + 0.5 * (points - centres[labels])
+    reference, deaths = h0_death_times(points), h0_death_times(smooth)
+    eps, _ = summary_scale(reference, n_classes=3)
+
+    matched, _ = matched_scale(eps, reference, deaths)
+
+    assert matched == pytest.approx(0.5 * eps)
+    assert betti0_curve(deaths, [matched])[0] == 3
+
+
+def test_matched_scale_refuses_a_cloud_of_duplicates():
+    with pytest.raises(ValueError, match="duplicates"):
+        matched_scale(1.0, np.array([0.1, 0.2]), np.array([0.0, 0.0, 0.3]))
 
 
 def test_circle_has_one_loop_over_a_range_of_scales():

@@ -87,26 +87,34 @@ def loss_curves(histories: pd.DataFrame) -> plt.Figure:
     return grid.figure
 
 
+def _count_scale(counts: pd.Series) -> str:
+    """A log axis for counts spanning more than a factor of 10, else linear."""
+    return "log" if counts.max() > 10 * max(counts.min(), 1) else "linear"
+
+
 def topology_trend(topology: pd.DataFrame) -> plt.Figure:
-    """beta0 at the summary scale: network per layer, surrogate per iterate."""
+    """beta0 at the summary scale: network per layer; surrogate per iterate at its
+    matched scale (the summary scale carried over by median H0 death time)."""
     datasets = sorted(topology.dataset.unique())
     fig, axes = plt.subplots(
         2, len(datasets), figsize=(5 * len(datasets), 6.5), squeeze=False
     )
     for column, dataset in enumerate(datasets):
         part = topology[topology.dataset == dataset]
-        eps, classes = part.eps.iloc[0], part.n_classes.iloc[0]
+        classes = part.n_classes.iloc[0]
         network, surrogate = (
             part[part.source == "network"],
             part[part.source == "surrogate"],
         )
+        eps = network.eps.iloc[0]
+        matched = surrogate.groupby("kae_seed").eps.first()
         sns.lineplot(
             data=network, x="position", y="betti0", marker="o", ax=axes[0, column]
         )
         axes[0, column].set(
             title=f"{dataset}: network, eps = {eps:.3g}",
             xlabel="layer",
-            yscale="log",
+            yscale=_count_scale(part.betti0),
             ylabel="beta0",
         )
         axes[0, column].set_xticks(network.position, network.stage)
@@ -119,9 +127,10 @@ def topology_trend(topology: pd.DataFrame) -> plt.Figure:
             ax=axes[1, column],
         )
         axes[1, column].set(
-            title=f"{dataset}: surrogate iterates (sd over KAE seeds)",
+            title=f"{dataset}: surrogate iterates (sd over KAE seeds)\n"
+            f"matched eps = {matched.min():.3g}..{matched.max():.3g}",
             xlabel="iterate t",
-            yscale="log",
+            yscale=_count_scale(part.betti0),
             ylabel="beta0",
         )
         for ax in axes[:, column]:

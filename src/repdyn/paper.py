@@ -141,7 +141,9 @@ def topology_rows(summaries: list[dict]) -> list[dict]:
                     "n": len(s["surrogate_betti0"]),
                 },
                 unit="components",
-                note=scale,
+                note="at each surrogate's matched scale, eps = "
+                + ", ".join(f"{e:.4g}" for e in s["surrogate_scales"].values())
+                + " (the summary scale carried over by median H0 death time)",
             )
         )
         rows.append(

@@ -42,6 +42,21 @@ def surrogate_logits(
     return _head_logits(network, predicted_last, device)
 
 
+def first_states(
+    network: nn.Module, preprocessor: StatePreprocessor, X_inputs: np.ndarray, device
+) -> np.ndarray:
+    """Preprocessed first states ``Z0[n, p]`` of network inputs ``X_inputs[n, d]``."""
+    first = _network_states(network, X_inputs, device)["first"]
+    return preprocessor.transform_layer(preprocessor.layer_names_[0], first)
+
+
+def head_logits(
+    network: nn.Module, preprocessor: StatePreprocessor, ZL: np.ndarray, device
+) -> np.ndarray:
+    """The network's logits ``[n, n_classes]`` for preprocessed last states ``ZL``."""
+    return _head_logits(network, preprocessor.inverse_last(ZL), device)
+
+
 def surrogate_metrics(
     network: nn.Module,
     preprocessor: StatePreprocessor,

@@ -16,8 +16,9 @@ persistence diagram unchanged).
 
 Clouds from different layers or surrogate iterates live at different overall scales,
 so they are compared after :func:`normalise_cloud`; :func:`summary_scale` picks the
-single eps at which one beta0 per layer is reported, and :func:`eps_grid` a shared
-grid for whole Betti curves.
+single eps at which one beta0 per layer is reported, :func:`matched_scale` carries it
+over to a surrogate's decoded iterates, and :func:`eps_grid` gives a shared grid for
+whole Betti curves.
 """
 
 from __future__ import annotations
@@ -362,6 +363,45 @@ def summary_scale(last_death_times: np.ndarray, n_classes: int) -> tuple[float, 
         f"the middle of the eps range where it has exactly {n_classes} components"
     )
     return eps, description
+
+
+def matched_scale(
+    eps: float, reference_deaths: np.ndarray, deaths: np.ndarray
+) -> tuple[float, str]:
+    """Carry the scale ``eps`` of a reference cloud over to another cloud.
+
+    Rule: multiply eps by the ratio of the clouds' median H0 death times (median
+    minimum-spanning-tree edge lengths, the typical nearest-neighbour spacing). Both
+    clouds are already normalised to RMS norm 1, which fixes their global size, but a
+    decoded surrogate iterate is smoother than the network state it predicts: the
+    decoder, trained by mean squared error, shrinks small-scale scatter, so its
+    neighbours sit closer together relative to the global spread and the same eps
+    joins far more of it. Matching the median spacing compares the two clouds at
+    the same scale relative to their own grain. The rule never looks at the number
+    of classes or at the cloud's own large gaps, so the count it gives at the last
+    iterate is a measurement, not a consequence of the rule.
+
+    Args:
+        eps: the reference cloud's scale (the summary scale of the network).
+        reference_deaths: H0 death times of the reference (the last network layer).
+        deaths: H0 death times of the cloud to carry eps to (the last iterate).
+
+    Returns:
+        (matched eps, description of how it was chosen).
+    """
+    reference = float(np.median(np.asarray(reference_deaths, dtype=np.float64)))
+    own = float(np.median(np.asarray(deaths, dtype=np.float64)))
+    if not (reference > 0 and own > 0):
+        raise ValueError(
+            "median H0 death time is 0 (more than half the points are duplicates); "
+            "cannot match scales, check the states or iterates"
+        )
+    matched = float(eps) * own / reference
+    description = (
+        f"the network's summary scale times the ratio of median H0 death times "
+        f"(last iterate {own:.4g} / last layer {reference:.4g})"
+    )
+    return matched, description
 
 
 def eps_grid(

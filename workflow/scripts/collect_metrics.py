@@ -111,6 +111,7 @@ def topology_tables(summary_paths) -> tuple[pd.DataFrame, pd.DataFrame, list]:
                 rows.append(
                     {
                         **base,
+                        "eps": s["surrogate_scales"][seed],
                         "source": "surrogate",
                         "kae_seed": int(seed),
                         "stage": f"t{t}",

@@ -1,8 +1,11 @@
 """Rule topology_summary: Betti curves of a network and its surrogates, and the trend.
 
 The summary scale is chosen by topology.summary_scale from the last network layer
-(never set by hand); at that scale the distance |beta0 - number of classes| should
-shrink with depth, in the network's layers and in the surrogate's iterates alike.
+(never set by hand) and carried over to each surrogate's iterates by
+topology.matched_scale (same median nearest-neighbour spacing at the last iterate).
+At those scales the distance |beta0 - number of classes| should shrink with depth,
+in the network's layers and in the surrogate's iterates alike. The surrogate's
+beta0 at the network's own scale is recorded too.
 """
 
 import numpy as np
@@ -59,6 +62,11 @@ def trend(positions, betti0, n_classes) -> float:
     return float(spearmanr(positions, distance).statistic)
 
 
+def betti0_at(clouds, eps: float) -> list[int]:
+    """beta0 of every cloud at one scale."""
+    return [int(topology.betti0_curve(c["deaths"], np.array([eps]))[0]) for c in clouds]
+
+
 def main(smk, log):
     dataset = data.load_dataset(smk.input.data)
     n_classes = dataset.n_classes
@@ -83,12 +91,21 @@ def main(smk, log):
     ]
     write_csv(smk.output.curves, pd.concat(frames, ignore_index=True))
 
-    at_scale = lambda clouds: [
-        int(topology.betti0_curve(c["deaths"], np.array([scale]))[0]) for c in clouds
-    ]
-    network_betti0 = at_scale(network)
-    surrogate_betti0 = {seed: at_scale(clouds) for seed, clouds in surrogates.items()}
+    network_betti0 = betti0_at(network, scale)
+    matched = {
+        seed: topology.matched_scale(scale, network[-1]["deaths"], clouds[-1]["deaths"])
+        for seed, clouds in surrogates.items()
+    }
+    surrogate_scales = {seed: eps for seed, (eps, _) in matched.items()}
+    surrogate_betti0 = {
+        seed: betti0_at(clouds, surrogate_scales[seed])
+        for seed, clouds in surrogates.items()
+    }
+    unmatched_betti0 = {
+        seed: betti0_at(clouds, scale) for seed, clouds in surrogates.items()
+    }
     mean_surrogate = np.mean(list(surrogate_betti0.values()), axis=0)
+    mean_unmatched = np.mean(list(unmatched_betti0.values()), axis=0)
     iterate_positions = [c["position"] for c in next(iter(surrogates.values()))]
     summary = {
         "dataset": dataset.name,
@@ -97,6 +114,8 @@ def main(smk, log):
         "split": "test",
         "summary_scale": scale,
         "summary_scale_rule": rule,
+        "surrogate_scales": {str(k): v for k, v in surrogate_scales.items()},
+        "surrogate_scale_rules": {str(k): rule for k, (_, rule) in matched.items()},
         "network_layers": [c["name"] for c in network],
         "network_betti0": network_betti0,
         "surrogate_iterates": iterate_positions,
@@ -108,11 +127,19 @@ def main(smk, log):
         "network_trend_spearman": trend(range(len(network)), network_betti0, n_classes),
         "surrogate_trend_spearman": trend(iterate_positions, mean_surrogate, n_classes),
         "last_iterate_ratio_to_classes": float(mean_surrogate[-1] / n_classes),
+        "surrogate_betti0_at_network_scale": {
+            str(k): v for k, v in unmatched_betti0.items()
+        },
+        "surrogate_trend_spearman_at_network_scale": trend(
+            iterate_positions, mean_unmatched, n_classes
+        ),
     }
     log.info(
-        "summary scale %.4g: network beta0 %s, surrogate mean %s",
+        "summary scale %.4g: network beta0 %s; surrogate at matched scales %s: "
+        "mean beta0 %s",
         scale,
         network_betti0,
+        np.round(list(surrogate_scales.values()), 4).tolist(),
         np.round(mean_surrogate, 1).tolist(),
     )
     write_json(smk.output.summary, summary)
