@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -51,8 +52,12 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def set_threads(threads: int) -> None:
-    """Make torch use exactly the threads Snakemake gave the rule."""
-    torch.set_num_threads(max(1, int(threads)))
+    """Make torch and the BLAS and OpenMP pools under NumPy and SciPy use exactly
+    the threads Snakemake gave the rule, so that parallel jobs do not oversubscribe
+    the cores (and spin-waiting pools of one job do not stall the next call)."""
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
 
 
 def triangular_schedule(

@@ -46,7 +46,12 @@ def first_states(
     network: nn.Module, preprocessor: StatePreprocessor, X_inputs: np.ndarray, device
 ) -> np.ndarray:
     """Preprocessed first states ``Z0[n, p]`` of network inputs ``X_inputs[n, d]``."""
-    first = _network_states(network, X_inputs, device)["first"]
+    first = []
+    with _eval_mode(network), torch.no_grad():
+        for start in range(0, len(X_inputs), _ROWS):
+            rows = torch.as_tensor(X_inputs[start : start + _ROWS], dtype=torch.float32)
+            first.append(network.input_projection(rows.to(device)).cpu())  # [m, w]
+    first = torch.cat(first).numpy()
     return preprocessor.transform_layer(preprocessor.layer_names_[0], first)
 
 

@@ -84,6 +84,23 @@ def sections(*names):
     return params
 
 
+EDIT_KEYS = ("selection", "targets", "ridge_fraction")
+BASELINE_KEYS = ("retrain_epochs", "finetune_epochs", "ascent_max_steps")
+
+
+def unlearning_section(keys, *names):
+    """Params function: the sections ``names`` and only ``keys`` of unlearning, so
+    a change to the edit's settings never reruns a baseline, nor the reverse."""
+
+    def params(wildcards):
+        section = dataset_config(wildcards)
+        chosen = {name: section[name] for name in names}
+        chosen["unlearning"] = {key: section["unlearning"][key] for key in keys}
+        return chosen
+
+    return params
+
+
 def kae_paths(dataset, net_seed, filename):
     """One file of every KAE fitted to a network."""
     return expand(

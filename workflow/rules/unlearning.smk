@@ -15,7 +15,7 @@ rule edit_operator:
     conda:
         "../envs/repdyn.yaml"
     params:
-        section=sections("unlearning"),
+        section=unlearning_section(EDIT_KEYS),
         device=config["device"],
     script:
         "../scripts/edit_operator.py"
@@ -38,7 +38,7 @@ rule unlearning_baseline:
         mem_mb=2000,
         runtime=60,
     params:
-        section=sections("network", "training", "unlearning"),
+        section=unlearning_section(BASELINE_KEYS, "network", "training"),
         device=config["device"],
     script:
         "../scripts/unlearning_baseline.py"

@@ -43,6 +43,7 @@ def main(smk, log):
         context,
         config,
         device,
+        Z0_train=problem.Z0_train,
     )
     observables = kae.encode(problem.Z0_test)  # [n_test, q]
     write_npz(
