@@ -24,7 +24,7 @@ import torch
 import yaml
 from conftest import BIN, ROOT, copy_project, snakemake
 
-from repdyn import activations, configcheck, data, io, locks, networks, study
+from repdyn import activations, configcheck, data, io, locks, networks, preprocessing
 from repdyn.koopman import KoopmanAutoencoder, KoopmanConfig, KoopmanDivergenceError
 from repdyn.preprocessing import StatePreprocessor
 
@@ -97,7 +97,7 @@ def write_artifacts(toy, folder: Path) -> dict[str, tuple[Path, callable]]:
         "kae": KoopmanAutoencoder.load,
         "dataset": data.load_dataset,
         "states": activations.load_states,
-        "preprocessing": study.load_preprocessor,
+        "preprocessing": preprocessing.load_preprocessor,
         "json": io.read_json,
         "csv": io.read_csv,
     }
@@ -575,7 +575,7 @@ UNTRUSTED = [
     ("npz-object-array", "data.npz", _pickle_npz, data.load_dataset),
     ("npz-object-array-states", "states.npz", _pickle_npz, activations.load_states),
     ("npz-object-array-raw", "any.npz", _pickle_npz, io.read_npz),
-    ("pickle-named-npz", "prep.npz", _plain_pickle, study.load_preprocessor),
+    ("pickle-named-npz", "prep.npz", _plain_pickle, preprocessing.load_preprocessor),
     ("torch-pickle-as-network", "network.safetensors", _torch_pickle, networks.load_network),
     ("torch-pickle-as-kae", "model.safetensors", _torch_pickle, KoopmanAutoencoder.load),
     ("pickle-as-safetensors", "w.safetensors", _plain_pickle, io.read_tensors),

@@ -7,12 +7,16 @@ block i (L1 .. LB), read in eval mode (BatchNorm frozen) with forward hooks.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from repdyn.io import corrupt, read_npz, write_npz
-from repdyn.networks import ResMLP
+
+if TYPE_CHECKING:  # torch only where states are computed, not stored or read
+    import torch
+
+    from repdyn.networks import ResMLP
 
 
 def _state_modules(model: ResMLP) -> dict[str, torch.nn.Module]:
@@ -21,7 +25,6 @@ def _state_modules(model: ResMLP) -> dict[str, torch.nn.Module]:
     return dict(zip(model.layer_names, modules, strict=True))
 
 
-@torch.no_grad()
 def cache_states(
     model: ResMLP,
     X: np.ndarray,
@@ -33,6 +36,8 @@ def cache_states(
     Float32, in layer order, read in eval mode. The model's train/eval mode is
     restored and the hooks removed afterwards, also when the forward pass fails.
     """
+    import torch
+
     batches: dict[str, list[torch.Tensor]] = {name: [] for name in model.layer_names}
 
     def recorder(name):
@@ -46,8 +51,9 @@ def cache_states(
     try:
         model.eval()
         X_device = torch.as_tensor(X, dtype=torch.float32, device=device)  # [n, d]
-        for chunk in X_device.split(batch_size):
-            model(chunk)
+        with torch.no_grad():
+            for chunk in X_device.split(batch_size):
+                model(chunk)
     finally:
         for handle in handles:
             handle.remove()
@@ -55,13 +61,15 @@ def cache_states(
     return {name: torch.cat(parts).numpy() for name, parts in batches.items()}
 
 
-@torch.no_grad()
 def head_logits(
     model: ResMLP, last_state: np.ndarray, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """Logits float32 [n, n_classes] of the network's head applied to states [n, w]."""
+    import torch
+
     states = torch.as_tensor(last_state, dtype=torch.float32, device=device)
-    return model.head(states).cpu().numpy()
+    with torch.no_grad():
+        return model.head(states).cpu().numpy()
 
 
 def save_states(

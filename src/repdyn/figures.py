@@ -7,6 +7,7 @@ results/figures/ are the same.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,14 +24,28 @@ def save(fig: plt.Figure, figures_dir: str | Path, name: str) -> Path:
     """Save ``fig`` as ``name.png`` and ``name.svg`` atomically; return the PNG path.
 
     Each file is drawn under a temporary name and renamed into place, so a killed
-    report never leaves a half-written image that looks finished.
+    report never leaves a half-written image that looks finished. The figure is
+    then closed; inside a notebook the saved PNG is shown in its place, so the
+    report holds the very image in results/figures/ and no figure is drawn twice.
     """
     figures_dir = Path(figures_dir)
     png = figures_dir / f"{name}.png"
     for path, options in ((png, {"dpi": 120}), (png.with_suffix(".svg"), {})):
         with atomic_path(path, suffix=f".tmp{path.suffix}") as tmp:
             fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **options)
+    plt.close(fig)
+    _show_in_notebook(png)
     return png
+
+
+def _show_in_notebook(png: Path) -> None:
+    """Display a PNG as cell output when running in an IPython kernel."""
+    shell = sys.modules.get("IPython")
+    if shell is None or shell.get_ipython() is None:
+        return
+    from IPython.display import Image, display
+
+    display(Image(filename=str(png)))
 
 
 def accuracy_bars(networks: pd.DataFrame, surrogates: pd.DataFrame) -> plt.Figure:

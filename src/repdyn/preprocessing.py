@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
+from repdyn.io import corrupt, read_npz
+
 _FIELDS = ("mean", "rotation", "scale", "alignment")
 
 
@@ -185,3 +187,12 @@ def _scale_for_norm(centred: np.ndarray, target_norm: float, name: str) -> float
 def _output_dtype(X: np.ndarray) -> np.dtype:
     """Keep float64 inputs in float64; everything else comes back as float32."""
     return np.dtype(np.float64) if X.dtype == np.float64 else np.dtype(np.float32)
+
+
+def load_preprocessor(path) -> StatePreprocessor:
+    """The fitted StatePreprocessor stored at ``path``; a broken file names itself."""
+    arrays = read_npz(path)
+    try:
+        return StatePreprocessor.from_arrays(arrays)
+    except (KeyError, TypeError, ValueError) as err:
+        raise corrupt(path, f"not a preprocessor file ({err})") from err

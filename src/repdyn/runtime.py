@@ -1,17 +1,28 @@
-"""Seeding, device choice and thread control shared by every stage."""
+"""Seeding, device choice and thread control shared by every stage.
+
+torch is imported where it is used, not here: every workflow script sets its threads
+through this module, and the scripts that never touch torch (topology, reports,
+preprocessing) then start without paying for its import.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    import torch
 
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch generator seeded the same way."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -27,6 +38,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     that does not exist here (no CUDA, a CUDA index beyond the visible devices, no
     MPS) raises RuntimeError, an unknown name ValueError; both name the fix.
     """
+    import torch
+
     if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -56,7 +69,10 @@ def set_threads(threads: int) -> None:
     the threads Snakemake gave the rule, so that parallel jobs do not oversubscribe
     the cores (and spin-waiting pools of one job do not stall the next call)."""
     threads = max(1, int(threads))
-    torch.set_num_threads(threads)
+    # torch reads OMP_NUM_THREADS when it is first imported, later, if at all.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
     threadpool_limits(limits=threads)
 
 
@@ -70,6 +86,8 @@ def triangular_schedule(
     Epoch e (0-based) trains at the factor for the middle of the epoch,
     (e + 0.5) / epochs, so neither the first nor the last epoch trains at exactly 0.
     """
+    import torch
+
     peak = max(rise_fraction, 1e-12)
 
     def factor(epoch: int) -> float:

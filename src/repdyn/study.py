@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from repdyn import activations, data, networks
-from repdyn.io import corrupt, read_npz
-from repdyn.preprocessing import StatePreprocessor
+from repdyn.preprocessing import StatePreprocessor, load_preprocessor
 
 
 @dataclass
@@ -29,15 +28,6 @@ class SurrogateProblem:
     ZL_train: np.ndarray
     Z0_test: np.ndarray
     ZL_test: np.ndarray
-
-
-def load_preprocessor(path) -> StatePreprocessor:
-    """The fitted StatePreprocessor stored at ``path``; a broken file names itself."""
-    arrays = read_npz(path)
-    try:
-        return StatePreprocessor.from_arrays(arrays)
-    except (KeyError, TypeError, ValueError) as err:
-        raise corrupt(path, f"not a preprocessor file ({err})") from err
 
 
 def load_surrogate_problem(

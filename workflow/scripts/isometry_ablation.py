@@ -12,8 +12,9 @@ from repdyn import activations, topology
 from repdyn.io import write_csv, write_json
 from repdyn.koopman import KoopmanAutoencoder
 from repdyn.logs import run_script
+from repdyn.preprocessing import load_preprocessor
 from repdyn.runtime import resolve_device
-from repdyn.study import koopman_config, load_preprocessor
+from repdyn.study import koopman_config
 
 
 def main(smk, log):

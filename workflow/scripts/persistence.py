@@ -14,7 +14,7 @@ from tqdm import tqdm
 from repdyn import activations, topology
 from repdyn.io import corrupt, read_npz, write_npz
 from repdyn.logs import run_script
-from repdyn.study import load_preprocessor
+from repdyn.preprocessing import load_preprocessor
 
 
 def network_clouds(smk) -> tuple[list[str], list[int], list[np.ndarray]]:
