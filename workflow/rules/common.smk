@@ -85,7 +85,13 @@ def sections(*names):
 
 
 EDIT_KEYS = ("selection", "targets", "ridge_fraction")
-BASELINE_KEYS = ("retrain_epochs", "finetune_epochs", "ascent_max_steps")
+BASELINE_KEYS = (
+    "retrain_epochs",
+    "finetune_epochs",
+    "finetune_lr",
+    "ascent_max_steps",
+    "ascent_lr",
+)
 
 
 def unlearning_section(keys, *names):

@@ -26,7 +26,9 @@ def main(smk, log):
     }
     config = unlearning.BaselineConfig(
         finetune_epochs=settings["finetune_epochs"],
+        finetune_lr=settings["finetune_lr"],
         ascent_max_steps=settings["ascent_max_steps"],
+        ascent_lr=settings["ascent_lr"],
     )
     context = {
         "dataset": dataset.name,
