@@ -36,6 +36,7 @@ from benchlib import (
     study_config,
     timed_runs,
 )
+from threadpoolctl import threadpool_limits
 
 from repdyn import activations, data, networks, unlearning
 from repdyn.koopman import KoopmanAutoencoder
@@ -43,6 +44,7 @@ from repdyn.preprocessing import StatePreprocessor
 from repdyn.study import koopman_config, load_surrogate_problem
 
 TARGET_RATIO = 100.0
+WORKFLOW_THREADS = 1
 QUICK_EPOCHS = 4
 COLUMNS = [
     "dataset",
@@ -218,11 +220,22 @@ def run(args) -> dict:
     print(f"unlearning: models from {surrogate.source}", flush=True)
 
     edit_repeats = args.repeats or (3 if args.quick else 5)
-    procedure, solve, report = time_edit(surrogate, section, forget_class, edit_repeats)
     retrain_repeats = args.repeats or (1 if args.quick else 3)
-    retrain, epochs, full_epochs = time_retrain(
-        surrogate, section, forget_class, retrain_repeats, args.quick
-    )
+    # Both with the threads the study's rules run them with (edit_operator and
+    # unlearning_baseline: one), torch and BLAS alike.
+    threads = args.threads or WORKFLOW_THREADS
+    with threadpool_limits(limits=threads):
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            procedure, solve, report = time_edit(
+                surrogate, section, forget_class, edit_repeats
+            )
+            retrain, epochs, full_epochs = time_retrain(
+                surrogate, section, forget_class, retrain_repeats, args.quick
+            )
+        finally:
+            torch.set_num_threads(torch_threads)
     epochs_text = (
         str(full_epochs)
         if epochs == full_epochs
@@ -245,7 +258,7 @@ def run(args) -> dict:
         "procedure_seconds": procedure,
         "solve_seconds": solve,
         "retrain_seconds": retrain,
-        "torch_threads": torch.get_num_threads(),
+        "threads": threads,
         "edit_details": {k: v for k, v in report["details"].items() if np.isscalar(v)},
     }
     print(
@@ -254,10 +267,12 @@ def run(args) -> dict:
     )
     notes = [
         (
-            f"Median of {edit_repeats} edits and {retrain_repeats} retraining run(s). "
+            f"Median of {edit_repeats} edits and {retrain_repeats} retraining run(s), "
+            f"{threads} thread(s) for torch and BLAS, as the study's rules run them. "
             "Edit procedure = what the study reports as the edit's seconds (encode the "
-            "training inputs, unedited surrogate predictions, selection, targets, "
-            "solve); edit solve = the closed-form Cholesky solve alone."
+            "cached training states, selection, targets, solve; with nearest_kept or "
+            "common targets also the unedited surrogate's training predictions); edit "
+            "solve = the closed-form Cholesky solve alone."
         ),
         f"Target: retrain / procedure >= {TARGET_RATIO:.0f}x.",
         "Forget accuracy is on the held-out test split (the study's metric).",

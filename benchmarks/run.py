@@ -36,6 +36,8 @@ from benchlib import (
     write_report,
 )
 
+from repdyn.runtime import set_threads
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -59,8 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for items kae, betti0, unlearning "
-        "(default: torch's default, all cores)",
+        help="torch and BLAS threads for items kae and betti0 (default: all "
+        "cores), and for item unlearning (default: 1, as the study's rules)",
     )
     parser.add_argument(
         "--output",
@@ -158,7 +160,7 @@ def run_item(item: str, args) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)  # torch and the BLAS pools
     output = Path(args.output)
     machine = machine_description()
     print("Machine:\n" + machine_markdown(machine), flush=True)

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, snakemake
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -55,3 +55,20 @@ def test_every_report_figure_is_saved_as_png_and_svg(smoke_run):
     assert len(pngs) >= 10
     for png in pngs:
         assert png.with_suffix(".svg").exists()
+
+
+@pytest.mark.slow
+def test_snakemake_report_holds_the_notebooks_and_figures_with_captions(smoke_run):
+    result = snakemake(
+        smoke_run,
+        "--report",
+        "results/report.html",
+        "--configfile",
+        "config/smoke.yaml",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (smoke_run / "results/report.html").read_text()
+    for name in ("topology_trend.png", "per_class_accuracy.png", "fidelity.html"):
+        assert name in report
+    assert "executed by papermill" in report  # the notebooks' caption
+    assert "held-out test split" in report  # the figures' caption

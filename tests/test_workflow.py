@@ -39,6 +39,19 @@ def test_dry_run_counts_one_network_per_dataset_and_seed(tmp_path):
     assert int(counts["fit_koopman"]) == n_datasets * len(config["kae_seeds"])
 
 
+@pytest.mark.parametrize("profile", ["slurm", "slurm-gpu"])
+def test_cluster_profiles_plan_the_default_study(tmp_path, profile):
+    project = copy_project(tmp_path / "project")
+    result = snakemake(
+        project, "--workflow-profile", f"workflow/profiles/{profile}", "-n"
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    plan = result.stdout + result.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", plan, flags=re.MULTILINE))
+    assert int(counts["fit_koopman"]) == 6 and int(counts["train_network"]) == 6
+    assert "slurm" in plan.lower()
+
+
 def test_lint_reports_nothing():
     result = snakemake(ROOT, "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
