@@ -187,7 +187,7 @@ def run(args) -> dict:
             "(/usr/bin/time -v, or getrusage RUSAGE_CHILDREN)."
         ),
         (
-            "Each rule sets torch threads from its Snakemake threads "
+            "Each rule sets torch and BLAS threads to its Snakemake threads "
             "(repdyn.logs.run_script -> repdyn.runtime.set_threads); Snakemake also "
             "sets OMP/OPENBLAS/MKL_NUM_THREADS to them for script jobs."
         ),
