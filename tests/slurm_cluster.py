@@ -124,6 +124,7 @@ class SlurmCluster:
     fake_gpus: int = 2
     folder: Path | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    owns_folder: bool = False
 
     @property
     def conf(self) -> Path:
@@ -147,6 +148,7 @@ class SlurmCluster:
         if self.folder is None:
             # Not under pytest's 0700 temp folder: munged runs as the munge user.
             self.folder = Path(tempfile.mkdtemp(prefix="repdyn-slurm-"))
+            self.owns_folder = True
         self.folder.chmod(0o755)
         try:
             self._start_munge()
@@ -353,3 +355,6 @@ class SlurmCluster:
                 log.warning("%s ignored SIGTERM; killing it", name)
                 process.kill()
                 process.wait(timeout=10)
+        if self.owns_folder and self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder, self.owns_folder = None, False

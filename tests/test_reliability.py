@@ -364,6 +364,8 @@ BAD_CONFIGS = [
      ["kae_seeds = [21, 21]", "must not repeat"]),
     ("negative-seed", _set("network_seeds", [-1]),
      ["network_seeds[0] = -1", "must be >= 0"]),
+    ("list-items-as-text", _set("kae_seeds", ["21", "53"]),
+     ["kae_seeds[0] = '21'", "must be an integer", "--configfile"]),
 ]  # fmt: skip
 BAD_IDS = [case[0] for case in BAD_CONFIGS]
 

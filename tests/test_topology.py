@@ -13,6 +13,7 @@ from repdyn.topology import (
     h0_death_times,
     matched_scale,
     normalise_cloud,
+    ordinal,
     persistence_diagrams,
     summary_scale,
 )
@@ -110,11 +111,21 @@ def test_three_separated_blobs_have_three_components_over_a_range():
     np.testing.assert_array_equal(betti0, 3)
 
 
+@pytest.mark.parametrize(
+    "n, text",
+    [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (10, "10th"), (11, "11th"),
+     (12, "12th"), (13, "13th"), (21, "21st"), (102, "102nd"), (111, "111th")],
+)  # fmt: skip
+def test_ordinal(n, text):
+    assert ordinal(n) == text
+
+
 def test_summary_scale_is_middle_of_the_n_classes_range():
     eps, description = summary_scale(np.array([0.1, 10.0, 0.2, 5.0]), n_classes=3)
 
     assert eps == pytest.approx(1.0)
     assert "exactly 3 components" in description
+    assert "the 3rd and 2nd largest H0 death times" in description
     deaths = h0_death_times(blobs())
     eps, _ = summary_scale(deaths, n_classes=3)
     assert betti0_curve(deaths, [eps])[0] == 3

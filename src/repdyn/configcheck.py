@@ -67,6 +67,11 @@ def _allowed_types(schema_type) -> str:
     return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
 
 
+def _numeric(schema_type) -> bool:
+    types = schema_type if isinstance(schema_type, list) else [schema_type]
+    return bool({"integer", "number", "boolean"} & set(types))
+
+
 def _format_error(error) -> list[str]:
     """One or more lines for one jsonschema ValidationError."""
     key, value = key_path(error.absolute_path), error.instance
@@ -100,6 +105,11 @@ def _format_error(error) -> list[str]:
     if kind == "propertyNames":
         return [f"{key}: name {show(value)} is not allowed ({error.message})"]
     detail = messages.get(kind, lambda: error.message)()
+    if kind == "type" and isinstance(value, str) and _numeric(expected):
+        detail += (
+            "; if it came from --config on the command line, where Snakemake reads "
+            "items of a list as text, set it in a YAML file passed with --configfile"
+        )
     if kind == "pattern" and "description" in error.schema:
         detail += f" ({error.schema['description']})"
     return [f"{key} = {show(value)}: {detail}"]

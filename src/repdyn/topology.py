@@ -323,6 +323,13 @@ def betti_curve_from_diagram(diagram: np.ndarray, eps_grid: np.ndarray) -> np.nd
     return (born - dead).astype(np.int64)
 
 
+def ordinal(n: int) -> str:
+    """English ordinal of a positive integer: 1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
 def summary_scale(last_death_times: np.ndarray, n_classes: int) -> tuple[float, str]:
     """The one eps at which beta0 is reported per layer and per surrogate iterate.
 
@@ -358,8 +365,8 @@ def summary_scale(last_death_times: np.ndarray, n_classes: int) -> tuple[float, 
         )
     eps = float(np.sqrt(lower * upper))
     description = (
-        f"geometric mean of the {n_classes}th and {n_classes - 1}th largest H0 death "
-        f"times ({lower:.4g}, {upper:.4g}) of the last layer's normalised test cloud: "
+        f"geometric mean of the {ordinal(n_classes)} and {ordinal(n_classes - 1)} "
+        f"largest H0 death times ({lower:.4g}, {upper:.4g}) of the last layer's normalised test cloud: "
         f"the middle of the eps range where it has exactly {n_classes} components"
     )
     return eps, description

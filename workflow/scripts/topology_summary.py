@@ -55,7 +55,11 @@ def curves_of(clouds, eps_grid, **labels) -> pd.DataFrame:
 
 
 def trend(positions, betti0, n_classes) -> float:
-    """Spearman correlation of depth with |beta0 - classes| (negative: approaching)."""
+    """Spearman correlation of depth with |beta0 - classes| (negative: approaching).
+
+    A distance that never changes has no trend; Spearman's rho is undefined there
+    (scipy gives NaN, which JSON cannot hold), so it is reported as 0.0.
+    """
     distance = np.abs(np.asarray(betti0) - n_classes)
     if np.ptp(distance) == 0:
         return 0.0
