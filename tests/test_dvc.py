@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -110,3 +111,21 @@ def test_params_diff_names_a_changed_key(dvc_project):
     finally:
         config.write_text(original)
     assert "datasets.yinyang.training.epochs" in diff
+
+
+def test_committed_lock_matches_the_code_config_and_command():
+    """dvc.lock records the default study as the code, config and command stand now.
+
+    Results are not in a fresh clone (DVC reports them "not in cache"), but the
+    dependencies' hashes, the parameters and the command must all be current;
+    `make lock` regenerates the lock when they are not.
+    """
+    status = json.loads(dvc(ROOT, "status", "--json", "study") or "{}")
+    stale = {
+        kind: change
+        for entry in status.get("study", [])
+        if isinstance(entry, dict)
+        for kind, change in entry.items()
+        if kind != "changed outs"
+    }
+    assert not stale, f"dvc.lock is stale ({stale}); run `make lock`, commit dvc.lock"
