@@ -62,14 +62,16 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _types(schema_type) -> list[str]:
+    return schema_type if isinstance(schema_type, list) else [schema_type]
+
+
 def _allowed_types(schema_type) -> str:
-    types = schema_type if isinstance(schema_type, list) else [schema_type]
-    return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in _types(schema_type))
 
 
 def _numeric(schema_type) -> bool:
-    types = schema_type if isinstance(schema_type, list) else [schema_type]
-    return bool({"integer", "number", "boolean"} & set(types))
+    return bool({"integer", "number", "boolean"} & set(_types(schema_type)))
 
 
 def _format_error(error) -> list[str]:

@@ -146,24 +146,20 @@ def topology_rows(summaries: list[dict]) -> list[dict]:
                 + " (the summary scale carried over by median H0 death time)",
             )
         )
-        rows.append(
-            _row(
-                s["dataset"],
-                "network_trend_spearman",
-                {"mean": s["network_trend_spearman"], "std": None, "n": 1},
-                unit="rho",
-                note="depth vs |beta0 - classes|",
+        for source, note in (
+            ("network", "depth vs |beta0 - classes|"),
+            ("surrogate", "iterate vs |mean beta0 - classes|"),
+        ):
+            key = f"{source}_trend_spearman"
+            rows.append(
+                _row(
+                    s["dataset"],
+                    key,
+                    {"mean": s[key], "std": None, "n": 1},
+                    unit="rho",
+                    note=note,
+                )
             )
-        )
-        rows.append(
-            _row(
-                s["dataset"],
-                "surrogate_trend_spearman",
-                {"mean": s["surrogate_trend_spearman"], "std": None, "n": 1},
-                unit="rho",
-                note="iterate vs |mean beta0 - classes|",
-            )
-        )
     return rows
 
 

@@ -37,9 +37,8 @@ def surrogate_logits(
     ``predictor`` is anything with ``predict(Z0[n, p]) -> ZL[n, p]`` working in the
     preprocessed coordinates of ``preprocessor``.
     """
-    first = _network_states(network, X_inputs, device)["first"]
-    predicted_last = _predicted_last_state(preprocessor, predictor, first)
-    return _head_logits(network, predicted_last, device)
+    Z0 = first_states(network, preprocessor, X_inputs, device)
+    return head_logits(network, preprocessor, predictor.predict(Z0), device)
 
 
 def first_states(

@@ -366,8 +366,9 @@ def summary_scale(last_death_times: np.ndarray, n_classes: int) -> tuple[float, 
     eps = float(np.sqrt(lower * upper))
     description = (
         f"geometric mean of the {ordinal(n_classes)} and {ordinal(n_classes - 1)} "
-        f"largest H0 death times ({lower:.4g}, {upper:.4g}) of the last layer's normalised test cloud: "
-        f"the middle of the eps range where it has exactly {n_classes} components"
+        f"largest H0 death times ({lower:.4g}, {upper:.4g}) of the last layer's "
+        f"normalised test cloud: the middle of the eps range where it has exactly "
+        f"{n_classes} components"
     )
     return eps, description
 

@@ -468,7 +468,11 @@ class EditedOperator:
 
     def predict(self, Z0: np.ndarray) -> np.ndarray:
         """Predicted preprocessed last states ``[n, p]`` for ``Z0[n, p]``."""
-        return self.kae.decode(self.kae.encode(Z0) @ self.operator)
+        return self.predict_from_observables(self.kae.encode(Z0))
+
+    def predict_from_observables(self, Phi: np.ndarray) -> np.ndarray:
+        """Predicted preprocessed last states ``[n, p]`` for observables ``Phi[n, q]``."""
+        return self.kae.decode(Phi @ self.operator)
 
 
 def initial_observables(
@@ -522,7 +526,7 @@ def surrogate_unlearning(
     Phi = kae.encode(Z0_train)  # [n, q]
     eligible = None
     if config.correct_targets_only and config.targets != "shift":
-        predicted = kae.decode(Phi @ operator.astype(np.float32))  # as EditedOperator
+        predicted = EditedOperator(kae, operator).predict_from_observables(Phi)
         logits = head_logits(network, preprocessor, predicted, device)
         eligible = logits.argmax(1) == dataset.y_train
     edited, forget_mask, info = edit_observables(

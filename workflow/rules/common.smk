@@ -98,11 +98,11 @@ def unlearning_section(keys, *names):
     """Params function: the sections ``names`` and only ``keys`` of unlearning, so
     a change to the edit's settings never reruns a baseline, nor the reverse."""
 
+    chosen = sections(*names)
+
     def params(wildcards):
-        section = dataset_config(wildcards)
-        chosen = {name: section[name] for name in names}
-        chosen["unlearning"] = {key: section["unlearning"][key] for key in keys}
-        return chosen
+        unlearning = dataset_config(wildcards)["unlearning"]
+        return {**chosen(wildcards), "unlearning": {k: unlearning[k] for k in keys}}
 
     return params
 
